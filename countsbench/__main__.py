@@ -1,0 +1,5 @@
+import sys
+
+from countsbench.cli import main
+
+sys.exit(main())

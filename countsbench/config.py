@@ -1,0 +1,148 @@
+"""Hyperparameters: read from a method's constructor, defaulted by profile, overridden by ``--set``.
+
+A method's hyperparameters are the keyword arguments of its ``__init__`` (with type hints). A profile
+(`quick` or `paper`) only changes their defaults. ``--set key=value`` overrides any of them; an unknown
+key or a value of the wrong type is a `ConfigError`, never silently ignored.
+"""
+
+from __future__ import annotations
+
+import inspect
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+PROFILES = ("quick", "paper")
+_TRUE = {"true", "yes", "1", "on"}
+_FALSE = {"false", "no", "0", "off"}
+
+
+class ConfigError(ValueError):
+    """An unknown profile or key, or a value that does not fit the hyperparameter's type."""
+
+
+@dataclass(frozen=True)
+class Hyperparameter:
+    name: str
+    annotation: Any
+    default: Any
+
+
+def hyperparameters(cls: type) -> dict[str, Hyperparameter]:
+    """The keyword arguments of ``cls.__init__`` with their type hints and defaults."""
+    hints = typing.get_type_hints(cls.__init__)
+    found = {}
+    for name, parameter in inspect.signature(cls.__init__).parameters.items():
+        if name == "self" or parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+            continue
+        if parameter.default is inspect.Parameter.empty:
+            raise ConfigError(f"{cls.__name__}.__init__ argument {name!r} needs a default value")
+        found[name] = Hyperparameter(name, hints.get(name, type(parameter.default)), parameter.default)
+    return found
+
+
+def _options(annotation: Any) -> tuple[Any, ...]:
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return typing.get_args(annotation)
+    return (annotation,)
+
+
+def coerce(hp: Hyperparameter, value: Any) -> Any:
+    """``value`` (a string from the command line, or a Python value) as the hyperparameter's type."""
+    errors = []
+    for option in _options(hp.annotation):
+        try:
+            return _coerce_one(option, value)
+        except (TypeError, ValueError) as error:
+            errors.append(str(error))
+    raise ConfigError(f"--set {hp.name}={value!r}: expected {_describe(hp.annotation)}")
+
+
+def _describe(annotation: Any) -> str:
+    parts = []
+    for option in _options(annotation):
+        if typing.get_origin(option) is typing.Literal:
+            parts.append("one of " + ", ".join(map(repr, typing.get_args(option))))
+        elif option is type(None):
+            parts.append("none")
+        else:
+            parts.append(getattr(option, "__name__", str(option)))
+    return " or ".join(parts)
+
+
+def _coerce_one(option: Any, value: Any) -> Any:
+    text = value.strip() if isinstance(value, str) else None
+    if option is type(None):
+        if value is None or (text is not None and text.lower() in ("none", "null")):
+            return None
+        raise ValueError
+    if typing.get_origin(option) is typing.Literal:
+        for allowed in typing.get_args(option):
+            if value == allowed or (text is not None and text == str(allowed)):
+                return allowed
+        raise ValueError
+    if option is bool:
+        if isinstance(value, bool):
+            return value
+        if text is not None and text.lower() in _TRUE | _FALSE:
+            return text.lower() in _TRUE
+        raise ValueError
+    if option is int:
+        if isinstance(value, bool):
+            raise ValueError
+        if isinstance(value, int):
+            return value
+        if text is not None:
+            return int(text)
+        raise ValueError
+    if option is float:
+        if isinstance(value, bool):
+            raise ValueError
+        if isinstance(value, int | float):
+            return float(value)
+        if text is not None:
+            return float(text)
+        raise ValueError
+    if option is str:
+        if isinstance(value, str):
+            return value
+        raise ValueError
+    raise TypeError(f"unsupported hyperparameter type {option}")
+
+
+def parse_assignments(pairs: Iterable[str]) -> dict[str, str]:
+    """``["k=v", ...]`` -> ``{"k": "v"}``; a pair without ``=`` or a repeated key is an error."""
+    parsed: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"--set expects key=value, got {pair!r}")
+        if key in parsed:
+            raise ConfigError(f"--set {key} given twice")
+        parsed[key] = value
+    return parsed
+
+
+def resolve_config(
+    cls: type, profile: str, profile_defaults: Mapping[str, Any], overrides: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Constructor defaults, then the profile's defaults, then the user's overrides, all type-checked."""
+    if profile not in PROFILES:
+        raise ConfigError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+    known = hyperparameters(cls)
+    for source, values in (("profile", profile_defaults), ("--set", overrides)):
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            names = ", ".join(sorted(known)) or "none"
+            where = f"{cls.__name__} {source}"
+            raise ConfigError(f"{where}: unknown hyperparameter(s) {', '.join(unknown)}; known: {names}")
+    config = {name: hp.default for name, hp in known.items()}
+    for name, value in profile_defaults.items():
+        config[name] = coerce(known[name], value)
+    for name, value in overrides.items():
+        config[name] = coerce(known[name], value)
+    return config

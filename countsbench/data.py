@@ -1,0 +1,183 @@
+"""`CountData`: the one container every method and task exchanges.
+
+Counts are non-negative integers, held as a dense ndarray or a scipy CSR matrix (never silently
+densified). Rows are samples (cells, images, toy draws); columns are features (genes, pixels).
+Images keep a ``sample_shape`` such as ``(1, 8, 8)`` so a method can reshape rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import scipy.sparse as sp
+
+Matrix = np.ndarray | sp.csr_matrix
+
+
+class CountDataError(ValueError):
+    """Raised when counts, masks or conditions are not what `CountData` promises."""
+
+
+def _check_counts(counts: Matrix) -> Matrix:
+    if sp.issparse(counts):
+        counts = sp.csr_matrix(counts)
+        values = counts.data
+    else:
+        counts = np.asarray(counts)
+        values = counts
+    if counts.ndim != 2:
+        raise CountDataError(f"counts must be a 2-D matrix (samples x features), got shape {counts.shape}")
+    if values.dtype.kind not in "biuf":
+        raise CountDataError(f"counts must be numeric, got dtype {values.dtype}")
+    if values.size:
+        if values.dtype.kind == "f":
+            if not np.all(np.isfinite(values)):
+                raise CountDataError("counts contain NaN or infinite values")
+            if not np.all(values == np.round(values)):
+                raise CountDataError("counts must be integer-valued; found non-integer values")
+        if values.min() < 0:
+            raise CountDataError(f"counts must be non-negative; found minimum {values.min()}")
+    if sp.issparse(counts):
+        counts.data = counts.data.astype(np.int64, copy=False)
+        counts.eliminate_zeros()
+        return counts
+    return counts.astype(np.int64, copy=False)
+
+
+@dataclass(frozen=True)
+class CountData:
+    """Integer counts with their valid mask, conditions and feature names.
+
+    Attributes:
+        counts: (n, d) non-negative integer matrix, dense or CSR.
+        valid: (n, d) boolean mask of entries that are real measurements (scRNA dropout
+            positions are False, SPEC section 8), or None when every entry is valid.
+        conditions: condition key -> (n,) integer codes into ``vocabularies[key]``.
+        vocabularies: condition key -> category labels, shared by every split of a task.
+        feature_names: (d,) names (genes, pixels, dimensions).
+        sample_shape: shape of one row, e.g. ``(d,)`` or ``(C, H, W)``.
+        max_value: the data's known upper bound (16 for digits, 255 for images) or None.
+    """
+
+    counts: Matrix
+    valid: np.ndarray | None = None
+    conditions: Mapping[str, np.ndarray] = field(default_factory=dict)
+    vocabularies: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    feature_names: tuple[str, ...] = ()
+    sample_shape: tuple[int, ...] = ()
+    max_value: int | None = None
+
+    def __post_init__(self) -> None:
+        counts = _check_counts(self.counts)
+        object.__setattr__(self, "counts", counts)
+        n, d = counts.shape
+        if self.valid is not None:
+            valid = np.asarray(self.valid)
+            if valid.shape != (n, d) or valid.dtype != bool:
+                raise CountDataError(f"valid mask must be a boolean ({n}, {d}) array, got {valid.dtype} {valid.shape}")
+            object.__setattr__(self, "valid", valid)
+        conditions = {}
+        for key, codes in self.conditions.items():
+            codes = np.asarray(codes)
+            if codes.shape != (n,) or codes.dtype.kind not in "iu":
+                raise CountDataError(f"condition {key!r} must be ({n},) integer codes, got {codes.dtype} {codes.shape}")
+            if key not in self.vocabularies:
+                raise CountDataError(f"condition {key!r} has no vocabulary")
+            size = len(self.vocabularies[key])
+            if codes.size and (codes.min() < 0 or codes.max() >= size):
+                raise CountDataError(f"condition {key!r} has codes outside its vocabulary of {size} labels")
+            conditions[key] = codes.astype(np.int64, copy=False)
+        object.__setattr__(self, "conditions", conditions)
+        object.__setattr__(self, "vocabularies", {k: tuple(map(str, v)) for k, v in self.vocabularies.items()})
+        names = tuple(self.feature_names) or tuple(str(j) for j in range(d))
+        if len(names) != d:
+            raise CountDataError(f"{len(names)} feature names for {d} features")
+        object.__setattr__(self, "feature_names", names)
+        shape = tuple(self.sample_shape) or (d,)
+        if int(np.prod(shape)) != d:
+            raise CountDataError(f"sample_shape {shape} does not hold {d} features")
+        object.__setattr__(self, "sample_shape", shape)
+        if self.max_value is not None and self.n_samples and self.max_count() > self.max_value:
+            raise CountDataError(f"counts exceed the declared maximum {self.max_value}")
+
+    # --- shape and access -------------------------------------------------------------------
+    @property
+    def n_samples(self) -> int:
+        return self.counts.shape[0]
+
+    @property
+    def n_features(self) -> int:
+        return self.counts.shape[1]
+
+    @property
+    def is_sparse(self) -> bool:
+        return sp.issparse(self.counts)
+
+    @property
+    def condition_keys(self) -> tuple[str, ...]:
+        return tuple(self.conditions)
+
+    def max_count(self) -> int:
+        return int(self.counts.max()) if self.counts.size else 0
+
+    def dense(self, rows: slice | np.ndarray | None = None) -> np.ndarray:
+        """Dense int64 counts of the given rows (all rows by default)."""
+        block = self.counts if rows is None else self.counts[rows]
+        return block.toarray() if sp.issparse(block) else np.asarray(block)
+
+    def valid_mask(self, rows: slice | np.ndarray | None = None) -> np.ndarray:
+        """Boolean valid mask of the given rows (all True when the data has no mask)."""
+        if self.valid is None:
+            n = self.n_samples if rows is None else len(np.arange(self.n_samples)[rows])
+            return np.ones((n, self.n_features), dtype=bool)
+        return self.valid if rows is None else self.valid[rows]
+
+    def condition_matrix(self) -> np.ndarray:
+        """(n, n_keys) integer codes in `condition_keys` order."""
+        if not self.conditions:
+            return np.zeros((self.n_samples, 0), dtype=np.int64)
+        return np.stack([self.conditions[k] for k in self.condition_keys], axis=1)
+
+    def subset(self, rows: np.ndarray) -> CountData:
+        """The given rows, with the same vocabularies."""
+        return replace(
+            self,
+            counts=self.counts[rows],
+            valid=None if self.valid is None else self.valid[rows],
+            conditions={k: v[rows] for k, v in self.conditions.items()},
+        )
+
+    def with_hidden(self, target_mask: np.ndarray) -> CountData:
+        """A copy whose target entries are set to 0, so a method cannot read held-out values."""
+        target_mask = np.asarray(target_mask, dtype=bool)
+        if target_mask.shape != self.counts.shape:
+            raise CountDataError(f"target mask shape {target_mask.shape} != counts shape {self.counts.shape}")
+        if sp.issparse(self.counts):
+            hidden = self.counts.multiply(sp.csr_matrix(~target_mask)).tocsr()
+        else:
+            hidden = np.where(target_mask, 0, self.counts)
+        return replace(self, counts=hidden)
+
+
+def encode_categories(
+    splits: Sequence[Sequence[object]], vocabulary: Sequence[str] | None = None
+) -> tuple[list[np.ndarray], tuple[str, ...]]:
+    """Integer codes for several splits against ONE vocabulary (SPEC section 9, bug 4).
+
+    The vocabulary defaults to the sorted labels of the first (training) split; a label in a later
+    split that the vocabulary lacks is an error rather than a silent new code.
+    """
+    if vocabulary is None:
+        vocabulary = sorted({str(v) for v in splits[0]})
+    vocabulary = tuple(str(v) for v in vocabulary)
+    index = {label: code for code, label in enumerate(vocabulary)}
+    encoded = []
+    for labels in splits:
+        labels = [str(v) for v in labels]
+        unknown = sorted(set(labels) - index.keys())
+        if unknown:
+            raise CountDataError(f"labels {unknown[:5]} are not in the training vocabulary")
+        encoded.append(np.array([index[v] for v in labels], dtype=np.int64))
+    return encoded, vocabulary

@@ -1,0 +1,226 @@
+"""The one registry of methods, tasks and metrics, fed by decorators, entry points and plugins.
+
+    @register_method("zero", kinds=("imputation",), role="control", summary="...")
+    class Zero(Method): ...
+
+    @register_task("pbmc_mcar", kind="imputation", summary="...")
+    def pbmc_mcar() -> Task: ...
+
+    @register_metric("rmse", kinds=("imputation",), direction="minimize", summary="...")
+    def rmse(ev: Evaluation) -> float: ...
+
+Built-in methods, tasks and metrics are imported explicitly (`load_builtins`); installed packages
+register through the ``countsbench.plugins`` entry-point group; ``--plugin MODULE`` imports a user's
+module. All of them write to `REGISTRY`, which the runner always reads.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+TASK_KINDS = ("imputation", "generation")
+ROLES = ("control", "baseline", "reference")
+DIRECTIONS = ("minimize", "maximize", "target")
+ENTRY_POINT_GROUP = "countsbench.plugins"
+BUILTIN_PACKAGES = ("methods", "tasks", "metrics")
+
+
+class RegistryError(LookupError):
+    """An unknown name, a duplicate registration or an unsupported (method, task) pair."""
+
+    def __str__(self) -> str:  # LookupError would quote the message
+        return str(self.args[0])
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    name: str
+    cls: type
+    kinds: tuple[str, ...]
+    role: str
+    summary: str = ""
+    paper: str = ""
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    name: str
+    factory: Callable[[], Any]
+    kind: str
+    summary: str = ""
+    paper: str = ""
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    name: str
+    fn: Callable[..., Any]
+    kinds: tuple[str, ...]
+    direction: str
+    target: float | str | None = None
+    summary: str = ""
+    paper: str = ""
+
+
+S = TypeVar("S")
+
+
+def _origin(spec: MethodSpec | TaskSpec | MetricSpec) -> str:
+    """Where a registered object was defined: ``module.qualname``."""
+    obj = spec.cls if isinstance(spec, MethodSpec) else spec.factory if isinstance(spec, TaskSpec) else spec.fn
+    return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', repr(obj))}"
+
+
+@dataclass
+class _Table(Generic[S]):
+    what: str
+    entries: dict[str, S] = field(default_factory=dict)
+
+    def add(self, name: str, spec: S) -> None:
+        """Register ``spec``; re-registering the same object path (a re-imported module) replaces it."""
+        existing = self.entries.get(name)
+        if existing is not None and _origin(existing) != _origin(spec):
+            raise RegistryError(f"{self.what} {name!r} is already registered by {_origin(existing)}")
+        self.entries[name] = spec
+
+    def get(self, name: str) -> S:
+        try:
+            return self.entries[name]
+        except KeyError:
+            known = ", ".join(sorted(self.entries)) or "none"
+            raise RegistryError(f"unknown {self.what} {name!r}; known {self.what}s: {known}") from None
+
+    def names(self) -> list[str]:
+        return sorted(self.entries)
+
+    def __iter__(self):
+        return iter(self.entries[k] for k in self.names())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.entries
+
+
+class Registry:
+    """Methods, tasks and metrics by name."""
+
+    def __init__(self) -> None:
+        self.methods: _Table[MethodSpec] = _Table("method")
+        self.tasks: _Table[TaskSpec] = _Table("task")
+        self.metrics: _Table[MetricSpec] = _Table("metric")
+        self._builtins_loaded = False
+        self._entry_points_loaded = False
+
+    def check_supports(self, method: str, task: str) -> None:
+        """Fail before any work when the method cannot do the task's kind."""
+        method_spec, task_spec = self.methods.get(method), self.tasks.get(task)
+        if task_spec.kind not in method_spec.kinds:
+            raise RegistryError(
+                f"method {method!r} does not support {task_spec.kind} tasks such as {task!r} "
+                f"(it supports: {', '.join(method_spec.kinds)})"
+            )
+
+    def load_builtins(self) -> None:
+        if not self._builtins_loaded:
+            for package in BUILTIN_PACKAGES:
+                importlib.import_module(package)
+            self._builtins_loaded = True
+
+    def load_entry_points(self) -> None:
+        if not self._entry_points_loaded:
+            for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+                entry_point.load()
+            self._entry_points_loaded = True
+
+    def load_all(self, plugins: tuple[str, ...] = ()) -> None:
+        self.load_builtins()
+        self.load_entry_points()
+        for module in plugins:
+            load_plugin(module)
+
+
+REGISTRY = Registry()
+
+
+def load_plugin(module: str) -> None:
+    """Import a user's module so that its decorators register into `REGISTRY`."""
+    try:
+        importlib.import_module(module)
+    except ModuleNotFoundError as error:
+        if error.name and module.startswith(error.name):
+            raise RegistryError(
+                f"plugin module {module!r} cannot be imported: no module named {error.name!r}"
+            ) from None
+        raise
+
+
+def _check_choice(value: str, choices: tuple[str, ...], what: str) -> None:
+    if value not in choices:
+        raise RegistryError(f"{what} {value!r} is not one of {', '.join(choices)}")
+
+
+def _check_kinds(kinds: tuple[str, ...]) -> tuple[str, ...]:
+    kinds = tuple(kinds)
+    for kind in kinds:
+        _check_choice(kind, TASK_KINDS, "task kind")
+    return kinds
+
+
+def register_method(
+    name: str, *, kinds: tuple[str, ...], role: str = "baseline", summary: str = "", paper: str = ""
+) -> Callable[[type], type]:
+    """Register a `countsbench.method.Method` subclass under ``name``."""
+    _check_choice(role, ROLES, "role")
+    kinds = _check_kinds(kinds)
+
+    def decorate(cls: type) -> type:
+        from countsbench.method import Method
+
+        if not (isinstance(cls, type) and issubclass(cls, Method)):
+            raise RegistryError(f"@register_method({name!r}) must decorate a subclass of countsbench.Method")
+        cls.name = name
+        REGISTRY.methods.add(name, MethodSpec(name, cls, kinds, role, summary, paper))
+        return cls
+
+    return decorate
+
+
+def register_task(name: str, *, kind: str, summary: str = "", paper: str = "") -> Callable:
+    """Register a zero-argument factory (a function or a class) that builds a `Task`."""
+    _check_choice(kind, TASK_KINDS, "task kind")
+
+    def decorate(factory: Callable[[], Any]) -> Callable[[], Any]:
+        REGISTRY.tasks.add(name, TaskSpec(name, factory, kind, summary, paper))
+        return factory
+
+    return decorate
+
+
+def register_metric(
+    name: str,
+    *,
+    kinds: tuple[str, ...],
+    direction: str,
+    target: float | str | None = None,
+    summary: str = "",
+    paper: str = "",
+) -> Callable:
+    """Register ``fn(evaluation) -> float | dict[str, float]``; dict keys become ``name/key`` metrics.
+
+    ``direction="target"`` metrics are best at ``target``: a number (bias at 0, a variance ratio at 1)
+    or ``"truth"`` when the best value is the truth's own (zero share, maximum), which the metric then
+    reports beside its value as ``name/truth``.
+    """
+    _check_choice(direction, DIRECTIONS, "direction")
+    kinds = _check_kinds(kinds)
+    if (direction == "target") != (target is not None):
+        raise RegistryError(f"metric {name!r}: a target value goes with direction='target' and only with it")
+
+    def decorate(fn: Callable) -> Callable:
+        REGISTRY.metrics.add(name, MetricSpec(name, fn, kinds, direction, target, summary, paper))
+        return fn
+
+    return decorate

@@ -1,0 +1,344 @@
+"""`run_cell`: one method on one task with one seed, from config to recorded result.
+
+Everything that can be checked is checked before any work starts (names, task kind, config,
+device, data presence, results directory). Once work starts, any exception is recorded as a failed
+result (JSON and MLflow) and never dropped; a success is written atomically, then logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import resource
+import time
+import traceback
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from countsbench.config import resolve_config
+from countsbench.context import RunContext, resolve_device, seed_everything
+from countsbench.data import CountData
+from countsbench.evaluation import Evaluation, check_metrics, finite_or_none, metric_spec_for, score
+from countsbench.method import Method
+from countsbench.provenance import SCHEMA_VERSION, collect
+from countsbench.registry import REGISTRY, MethodSpec
+from countsbench.results import DEFAULT_RESULTS_DIR, ResultStore
+from countsbench.task import Task, TaskData, TaskInfo, default_data_dir
+
+VERSION = "0.1.0"
+
+
+class MethodOutputError(ValueError):
+    """A method returned something that breaks the `Method` contract."""
+
+
+class TrackingError(RuntimeError):
+    """The result was saved as JSON but could not be logged to MLflow."""
+
+
+@dataclass(frozen=True)
+class CellRequest:
+    """What the user asked for: a (method, task, seed) cell and how to configure it."""
+
+    method: str
+    task: str
+    seed: int = 0
+    profile: str = "quick"
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+    device: str = "auto"
+
+
+@dataclass
+class PreparedCell:
+    """A request resolved and validated: nothing left that could fail for a user's mistake."""
+
+    request: CellRequest
+    method_spec: MethodSpec
+    task: Task
+    data: TaskData
+    info: TaskInfo
+    config: dict[str, Any]
+    profile_config: dict[str, Any]
+    device: str
+    metrics: list[str]
+
+    @property
+    def config_hash(self) -> str:
+        return digest({"method": self.request.method, "config": self.config})[:12]
+
+    @property
+    def cell_id(self) -> str:
+        r = self.request
+        return digest({"method": r.method, "task": r.task, "seed": r.seed, "config": self.config, "version": VERSION})[
+            :16
+        ]
+
+    @property
+    def variant(self) -> str:
+        return variant_label(self.request.method, self.request.profile, self.config, self.profile_config)
+
+    def fit_id(self) -> str:
+        """Identifies a fitted model: cells that differ only in inference settings or in the
+        evaluation mask of the same data (pbmc_mcar, pbmc_mnar) share it."""
+        cls = self.method_spec.cls
+        training = {k: v for k, v in self.config.items() if k not in cls.inference_only}
+        return digest(
+            {
+                "method": self.request.method,
+                "config": training,
+                "seed": self.request.seed,
+                "dataset": self.task.dataset_id(),
+                "train": data_fingerprint(self.data.train),
+                "version": VERSION,
+            }
+        )[:16]
+
+
+def digest(payload: Any) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def data_fingerprint(data: CountData) -> str:
+    """sha256 of a split's counts, valid mask and condition codes."""
+    h = hashlib.sha256()
+    counts = data.counts
+    parts = [counts.data, counts.indices, counts.indptr] if sp.issparse(counts) else [counts]
+    if data.valid is not None:
+        parts.append(data.valid)
+    parts.extend(data.conditions[k] for k in data.condition_keys)
+    for part in parts:
+        h.update(np.ascontiguousarray(part).tobytes())
+    return h.hexdigest()
+
+
+def variant_label(method: str, profile: str, config: Mapping[str, Any], profile_config: Mapping[str, Any]) -> str:
+    """``method`` plus the keys set away from the profile's defaults: ``countsdiff[n_samples=5]``."""
+    changed = [f"{k}={config[k]}" for k in sorted(config) if config[k] != profile_config.get(k)]
+    if profile != "quick":
+        changed.insert(0, f"profile={profile}")
+    return f"{method}[{','.join(changed)}]" if changed else method
+
+
+def prepare_cell(request: CellRequest, data_dir: Path | None = None, metrics: list[str] | None = None) -> PreparedCell:
+    """Resolve and validate a request; raises a clear error for every user mistake."""
+    REGISTRY.check_supports(request.method, request.task)
+    method_spec = REGISTRY.methods.get(request.method)
+    task_spec = REGISTRY.tasks.get(request.task)
+    device = resolve_device(request.device)
+    task = task_spec.factory()
+    data = task.load(Path(data_dir) if data_dir is not None else default_data_dir())
+    info = task.info(data, request.task)
+    profile_defaults = method_spec.cls.defaults(request.profile, info)
+    profile_config = resolve_config(method_spec.cls, request.profile, profile_defaults, {})
+    config = resolve_config(method_spec.cls, request.profile, profile_defaults, request.overrides)
+    chosen = check_metrics(metrics if metrics is not None else task.default_metrics, task.kind)
+    return PreparedCell(request, method_spec, task, data, info, config, profile_config, device, chosen)
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def peak_memory_mb() -> float:
+    """Peak resident memory of this process so far (Linux reports ru_maxrss in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def check_imputation(out: Any, hidden: CountData, target_mask: np.ndarray, n_samples: int) -> np.ndarray:
+    """Enforce the imputation contract: (n, d) or (K, n, d) non-negative integers, observed unchanged."""
+    out = np.asarray(out)
+    n, d = hidden.counts.shape
+    if out.ndim == 2:
+        out = out[None]
+    if out.shape != (n_samples, n, d):
+        raise MethodOutputError(f"impute returned shape {out.shape}, expected ({n_samples}, {n}, {d}) or ({n}, {d})")
+    _check_counts(out, "impute")
+    observed = hidden.dense()
+    if np.any(out[:, ~target_mask] != observed[~target_mask]):
+        raise MethodOutputError("impute changed observed (non-target) entries")
+    return out.astype(np.int64, copy=False)
+
+
+def check_samples(out: Any, n: int, d: int) -> np.ndarray:
+    out = np.asarray(out)
+    if out.shape != (n, d):
+        raise MethodOutputError(f"sample returned shape {out.shape}, expected ({n}, {d})")
+    _check_counts(out, "sample")
+    return out.astype(np.int64, copy=False)
+
+
+def _check_counts(out: np.ndarray, what: str) -> None:
+    """Metrics are computed on integer counts: non-integer output is rejected, not rounded."""
+    if out.dtype.kind not in "iuf" or (out.dtype.kind == "f" and not np.all(np.isfinite(out))):
+        raise MethodOutputError(f"{what} returned non-finite or non-numeric values")
+    if out.dtype.kind == "f" and np.any(out != np.round(out)):
+        raise MethodOutputError(f"{what} returned non-integer values; methods must return counts")
+    if out.size and out.min() < 0:
+        raise MethodOutputError(f"{what} returned negative values")
+
+
+def _fit_or_load(cell: PreparedCell, store: ResultStore, ctx: RunContext, cache_models: bool) -> tuple[Method, bool]:
+    cls = cell.method_spec.cls
+    model_dir = store.model_dir(cell.fit_id())
+    if cache_models and (model_dir / "complete").exists():
+        method = cls.load(model_dir)
+        for key in cls.inference_only:  # stored as attributes of the same name (Method contract)
+            setattr(method, key, cell.config[key])
+        return method, True
+    method = cls(**cell.config)
+    method.fit(cell.data.train, cell.data.valid, ctx)
+    if cache_models:
+        method.save(model_dir)
+        (model_dir / "complete").touch()
+    return method, False
+
+
+def _infer(cell: PreparedCell, method: Method, ctx: RunContext) -> tuple[np.ndarray, np.ndarray, str]:
+    """Returns (raw outputs to save, prediction to score, aggregate label)."""
+    test = cell.data.test
+    if cell.task.kind == "imputation":
+        target = cell.data.test_target
+        hidden = test.with_hidden(target)
+        n_samples = int(cell.config.get("n_samples", 1))
+        out = check_imputation(method.impute(hidden, target, ctx, n_samples=n_samples), hidden, target, n_samples)
+        if n_samples == 1:
+            return out, out[0], "single"
+        return out, out.mean(axis=0), "mean_of_K"
+    conditions = dict(test.conditions) or None
+    out = check_samples(method.sample(test.n_samples, conditions, ctx), test.n_samples, test.n_features)
+    return out, out, "single"
+
+
+def run_cell(
+    request: CellRequest,
+    results_dir: Path = DEFAULT_RESULTS_DIR,
+    *,
+    data_dir: Path | None = None,
+    resume: bool = False,
+    track: bool = True,
+    cache_models: bool = True,
+    metrics: list[str] | None = None,
+    show_progress: bool | None = None,
+    log: Any = None,
+) -> dict:
+    """Run one cell and record it; returns the result dict (``status`` is "ok" or "failed")."""
+    say = log or (lambda message: None)
+    cell = prepare_cell(request, data_dir, metrics)
+    store = ResultStore(results_dir)
+    store.check_writable()
+    tracker = None
+    if track:
+        from countsbench.tracking import Tracker
+
+        tracker = Tracker(store.root)
+    if resume:
+        previous = store.load_success(cell.cell_id)
+        if previous is not None:
+            say(f"cell {cell.cell_id} already done; skipping (--resume)")
+            if tracker is not None and not previous.get("mlflow_run_id"):
+                _log_to_mlflow(tracker, store, previous)
+            previous["skipped"] = True
+            return previous
+
+    started, t0 = _now(), time.perf_counter()
+    ctx = RunContext(seed=request.seed, device=cell.device, profile=request.profile, output_dir=None)
+    if show_progress is not None:
+        ctx.show_progress = show_progress
+    costs: dict[str, Any] = {}
+    result: dict[str, Any] = {"status": "ok", "error": None, "metrics": {}, "model_cache": None, "outputs": None}
+    try:
+        ctx.output_dir = store.cell_dir(cell.cell_id) / "artifacts"
+        seed_everything(request.seed)
+        say(f"fitting {request.method} on {request.task} (seed {request.seed}, {cell.device})")
+        t = time.perf_counter()
+        method, reused = _fit_or_load(cell, store, ctx, cache_models)
+        costs["fit_s"] = 0.0 if reused else time.perf_counter() - t
+        result["model_cache"] = {"fit_id": cell.fit_id(), "reused": reused}
+        costs["n_parameters"] = method.n_parameters()
+        say("imputing" if cell.task.kind == "imputation" else "sampling")
+        t = time.perf_counter()
+        raw, prediction, aggregate = _infer(cell, method, ctx)
+        costs["infer_s"] = time.perf_counter() - t
+        result["aggregate"] = aggregate
+        outputs = store.outputs_path(cell.cell_id)
+        outputs.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(outputs, outputs=raw)
+        result["outputs"] = str(outputs.relative_to(store.root))
+        say("scoring")
+        t = time.perf_counter()
+        evaluation = Evaluation(
+            kind=cell.task.kind,
+            truth=cell.data.test,
+            prediction=prediction,
+            train=cell.data.train,
+            target_mask=cell.data.test_target,
+            samples=raw if aggregate == "mean_of_K" else None,
+        )
+        result["metrics"] = {k: finite_or_none(v) for k, v in score(evaluation, cell.metrics).items()}
+        costs["eval_s"] = time.perf_counter() - t
+    except Exception as error:  # recorded as a failed cell, never dropped
+        result["status"] = "failed"
+        result["error"] = {
+            "type": type(error).__name__,
+            "message": f"{type(error).__name__}: {error}",
+            "traceback": traceback.format_exc(),
+        }
+    costs["duration_s"] = time.perf_counter() - t0
+    costs["peak_memory_mb"] = peak_memory_mb()
+    result.update(
+        {
+            "schema_version": SCHEMA_VERSION,
+            "result_id": f"{cell.cell_id}-{started.replace(':', '').replace('-', '').replace('.', '')}",
+            "cell_id": cell.cell_id,
+            "config_hash": cell.config_hash,
+            "method": request.method,
+            "variant": cell.variant,
+            "role": cell.method_spec.role,
+            "task": request.task,
+            "task_kind": cell.task.kind,
+            "task_description": dict(cell.data.description),
+            "seed": request.seed,
+            "profile": request.profile,
+            "config": cell.config,
+            "metric_directions": _directions(result["metrics"]),
+            "costs": costs,
+            "started_at": started,
+            "finished_at": _now(),
+            "run_name": f"{cell.variant} seed={request.seed}",
+            "provenance": collect(cell.device, cell.data.data_files, store.checksum_cache()),
+            "mlflow_run_id": None,
+        }
+    )
+    store.save(result)
+    if tracker is not None:
+        _log_to_mlflow(tracker, store, result)
+    return result
+
+
+def _directions(metrics: Mapping[str, Any]) -> dict[str, str]:
+    directions = {}
+    for name in metrics:
+        spec = metric_spec_for(name)
+        directions[name] = spec.direction if spec.target is None else f"target:{spec.target}"
+    return directions
+
+
+def _log_to_mlflow(tracker: Any, store: ResultStore, result: dict) -> None:
+    artifacts = [store.root / result["outputs"]] if result.get("outputs") else []
+    artifact_dir = store.cell_dir(result["cell_id"]) / "artifacts"
+    if artifact_dir.is_dir():
+        artifacts.extend(sorted(p for p in artifact_dir.iterdir() if p.is_file()))
+    try:
+        result["mlflow_run_id"] = tracker.log(result, artifacts)
+    except Exception as error:
+        raise TrackingError(
+            f"result saved in {store.root} but MLflow logging to {tracker.uri} failed ({error}); "
+            "rerun with --resume to log it"
+        ) from error
+    store.save(result)

@@ -1,0 +1,96 @@
+"""The naive controls (SPEC section 7): zero, gene mean and conditional mean imputation.
+
+Means use only the valid training entries, never held-out values (SPEC section 9, bug 9), and are
+rounded to the nearest integer so that every method returns counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from countsbench.context import RunContext
+from countsbench.data import CountData
+from countsbench.method import Method
+from countsbench.registry import register_method
+
+
+def fill_targets(data: CountData, target_mask: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Observed entries unchanged, targets set to ``values`` rounded half-up to integers."""
+    rounded = np.floor(np.asarray(values, dtype=np.float64) + 0.5).astype(np.int64)
+    return np.where(target_mask, np.broadcast_to(rounded, target_mask.shape), data.dense())
+
+
+def valid_gene_means(data: CountData) -> np.ndarray:
+    """Per-gene mean over valid entries (0 for a gene with no valid entry)."""
+    valid = data.valid_mask()
+    totals = np.where(valid, data.dense(), 0).sum(axis=0)
+    return totals / np.maximum(valid.sum(axis=0), 1)
+
+
+@register_method("zero", kinds=("imputation",), role="control", summary="Impute every target with 0.")
+class ZeroImputation(Method):
+    def impute(self, data: CountData, target_mask: np.ndarray, ctx: RunContext, n_samples: int = 1) -> np.ndarray:
+        return fill_targets(data, target_mask, np.zeros(data.n_features))
+
+
+@register_method(
+    "mean", kinds=("imputation",), role="control", summary="Impute with the gene's mean over valid training entries."
+)
+class MeanImputation(Method):
+    def __init__(self) -> None:
+        self.gene_means: np.ndarray | None = None
+
+    def fit(self, train: CountData, valid: CountData | None, ctx: RunContext) -> None:
+        self.gene_means = valid_gene_means(train)
+
+    def impute(self, data: CountData, target_mask: np.ndarray, ctx: RunContext, n_samples: int = 1) -> np.ndarray:
+        return fill_targets(data, target_mask, self.gene_means)
+
+
+@register_method(
+    "conditional_mean",
+    kinds=("imputation",),
+    role="control",
+    summary="Impute with the gene's mean over valid training cells of the same conditions (else the gene mean).",
+)
+class ConditionalMeanImputation(Method):
+    """Mean per (combination of condition codes, gene); falls back to the gene mean when the
+    combination has no valid training entry for that gene (or never occurs in training)."""
+
+    def __init__(self, condition_keys: str = "all") -> None:
+        self.condition_keys = condition_keys
+        self.gene_means: np.ndarray | None = None
+        self.group_means: Mapping[tuple[int, ...], np.ndarray] = {}
+        self.keys: tuple[str, ...] = ()
+
+    def _keys(self, data: CountData) -> tuple[str, ...]:
+        if self.condition_keys == "all":
+            return data.condition_keys
+        keys = tuple(k.strip() for k in self.condition_keys.split(",") if k.strip())
+        missing = [k for k in keys if k not in data.conditions]
+        if missing:
+            raise ValueError(f"condition_keys {missing} not in the task's conditions {list(data.condition_keys)}")
+        return keys
+
+    def _groups(self, data: CountData) -> list[tuple[int, ...]]:
+        return [tuple(row) for row in np.stack([data.conditions[k] for k in self.keys], axis=1)] if self.keys else []
+
+    def fit(self, train: CountData, valid: CountData | None, ctx: RunContext) -> None:
+        self.keys = self._keys(train)
+        self.gene_means = valid_gene_means(train)
+        groups = self._groups(train)
+        means = {}
+        for group in set(groups):
+            rows = np.array([g == group for g in groups])
+            subset = train.subset(rows)
+            has_valid = subset.valid_mask().any(axis=0)
+            means[group] = np.where(has_valid, valid_gene_means(subset), self.gene_means)
+        self.group_means = means
+
+    def impute(self, data: CountData, target_mask: np.ndarray, ctx: RunContext, n_samples: int = 1) -> np.ndarray:
+        if not self.keys:
+            return fill_targets(data, target_mask, self.gene_means)
+        rows = np.stack([self.group_means.get(g, self.gene_means) for g in self._groups(data)])
+        return fill_targets(data, target_mask, rows)

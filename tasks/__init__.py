@@ -1,0 +1,3 @@
+"""Built-in tasks: importing this package registers them."""
+
+from tasks import pbmc  # noqa: F401
