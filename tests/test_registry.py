@@ -55,3 +55,22 @@ def test_decorator_checks_its_arguments():
         register_metric("x", kinds=("imputation",), direction="target")
     with pytest.raises(RegistryError, match="subclass"):
         register_method("x", kinds=("imputation",))(object)
+
+
+def test_entry_point_plugins_are_loaded(test_plugin, monkeypatch):
+    import importlib.metadata
+
+    from countsbench.registry import ENTRY_POINT_GROUP, Registry
+
+    point = importlib.metadata.EntryPoint(name="test", value=test_plugin, group=ENTRY_POINT_GROUP)
+    asked = []
+
+    def entry_points(group):
+        asked.append(group)
+        return [point]
+
+    monkeypatch.setattr(importlib.metadata, "entry_points", entry_points)
+    registry = Registry()
+    registry.load_entry_points()
+    assert asked == [ENTRY_POINT_GROUP]
+    assert "plugin_median" in REGISTRY.methods  # decorators write to the one global registry

@@ -1,0 +1,8 @@
+"""One module per ``countsbench`` subcommand; each exposes ``add_parser(subparsers)``.
+
+A new subcommand is a new module here plus one line in `COMMANDS`.
+"""
+
+from countsbench.commands import leaderboard, list_registry, run, ui
+
+COMMANDS = (list_registry, run, leaderboard, ui)

@@ -1,0 +1,66 @@
+"""``countsbench run``: one method on one task with one seed, recorded as JSON and in MLflow."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from countsbench.commands.common import add_plugin, add_results_dir, print_table
+from countsbench.config import PROFILES, parse_assignments
+from countsbench.context import DEVICES
+from countsbench.runner import CellRequest, run_cell
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("run", help="run one method on one task and record the result")
+    parser.add_argument("--method", required=True)
+    parser.add_argument("--task", required=True)
+    parser.add_argument("--seed", type=int, default=0, help="the method's seed (splits and masks belong to the task)")
+    parser.add_argument("--profile", choices=PROFILES, default="quick")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a hyperparameter")
+    parser.add_argument("--device", choices=DEVICES, default="auto")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="user-supplied task data (default $COUNTSBENCH_DATA or ./countsbench-data)",
+    )
+    parser.add_argument("--resume", action="store_true", help="skip the cell if it already has a successful result")
+    parser.add_argument("--no-model-cache", action="store_true", help="always fit; never reuse a cached fitted model")
+    add_results_dir(parser)
+    add_plugin(parser)
+    parser.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    request = CellRequest(
+        method=args.method,
+        task=args.task,
+        seed=args.seed,
+        profile=args.profile,
+        overrides=parse_assignments(args.set),
+        device=args.device,
+    )
+    result = run_cell(
+        request,
+        args.results_dir,
+        data_dir=args.data_dir,
+        resume=args.resume,
+        cache_models=not args.no_model_cache,
+        log=lambda message: print(f"countsbench: {message}", file=sys.stderr),
+    )
+    where = Path(args.results_dir) / "cells" / result["cell_id"]
+    if result["status"] != "ok":
+        print(f"countsbench: run failed: {result['error']['message']} (recorded in {where})", file=sys.stderr)
+        return 1
+    directions = result["metric_directions"]
+    rows = [[k, "-" if v is None else f"{v:.6g}", directions.get(k, "")] for k, v in result["metrics"].items()]
+    for name in ("fit_s", "infer_s", "eval_s", "duration_s", "peak_memory_mb"):
+        value = result["costs"].get(name)
+        if value is not None:
+            rows.append([name, f"{value:.4g}", "cost"])
+    title = f"{result['variant']} on {result['task']}, seed {result['seed']}"
+    print_table(title, ["metric", "value", "direction"], rows)
+    print(f"result: {where / 'result.json'}  mlflow run: {result.get('mlflow_run_id')}")
+    return 0
