@@ -20,6 +20,28 @@ class CountDataError(ValueError):
     """Raised when counts, masks or conditions are not what `CountData` promises."""
 
 
+@dataclass(frozen=True)
+class ExpressedValidity:
+    """The scIDPMs valid mask stored as a rule instead of an (n, d) array (SPEC section 8).
+
+    ``valid[i, j] = counts[i, j] > 0 or not expressed[groups[i], j]``: within each cell type, a zero
+    of a gene expressed somewhere in that type is a dropout. At atlas scale this never stores the
+    invalid set: only the non-zero pattern (already in the counts) and a (types x genes) table.
+    """
+
+    expressed: np.ndarray  # (n_groups, d) bool
+    groups: np.ndarray  # (n,) integer group (cell type) codes
+
+    def mask(self, counts: Matrix, rows: slice | np.ndarray | None = None) -> np.ndarray:
+        block = counts if rows is None else counts[rows]
+        groups = self.groups if rows is None else self.groups[rows]
+        nonzero = (block > 0).toarray() if sp.issparse(block) else np.asarray(block) > 0
+        return nonzero | ~self.expressed[groups]
+
+    def subset(self, rows: np.ndarray) -> ExpressedValidity:
+        return ExpressedValidity(self.expressed, self.groups[rows])
+
+
 def _check_counts(counts: Matrix) -> Matrix:
     if sp.issparse(counts):
         counts = sp.csr_matrix(counts)
@@ -39,11 +61,11 @@ def _check_counts(counts: Matrix) -> Matrix:
                 raise CountDataError("counts must be integer-valued; found non-integer values")
         if values.min() < 0:
             raise CountDataError(f"counts must be non-negative; found minimum {values.min()}")
+    if values.dtype.kind in "iu":
+        return counts  # integer dtypes are kept (int32 halves an atlas' memory)
     if sp.issparse(counts):
-        counts.data = counts.data.astype(np.int64, copy=False)
-        counts.eliminate_zeros()
-        return counts
-    return counts.astype(np.int64, copy=False)
+        return sp.csr_matrix((counts.data.astype(np.int64), counts.indices, counts.indptr), shape=counts.shape)
+    return counts.astype(np.int64)
 
 
 @dataclass(frozen=True)
@@ -52,8 +74,9 @@ class CountData:
 
     Attributes:
         counts: (n, d) non-negative integer matrix, dense or CSR.
-        valid: (n, d) boolean mask of entries that are real measurements (scRNA dropout
-            positions are False, SPEC section 8), or None when every entry is valid.
+        valid: which entries are real measurements (scRNA dropout positions are False, SPEC
+            section 8): an (n, d) boolean array, an `ExpressedValidity` rule (atlas scale), or None
+            when every entry is valid. Read it through `valid_mask(rows)`.
         conditions: condition key -> (n,) integer codes into ``vocabularies[key]``.
         vocabularies: condition key -> category labels, shared by every split of a task.
         feature_names: (d,) names (genes, pixels, dimensions).
@@ -62,7 +85,7 @@ class CountData:
     """
 
     counts: Matrix
-    valid: np.ndarray | None = None
+    valid: np.ndarray | ExpressedValidity | None = None
     conditions: Mapping[str, np.ndarray] = field(default_factory=dict)
     vocabularies: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     feature_names: tuple[str, ...] = ()
@@ -73,7 +96,10 @@ class CountData:
         counts = _check_counts(self.counts)
         object.__setattr__(self, "counts", counts)
         n, d = counts.shape
-        if self.valid is not None:
+        if isinstance(self.valid, ExpressedValidity):
+            if self.valid.groups.shape != (n,) or self.valid.expressed.shape[1:] != (d,):
+                raise CountDataError(f"validity rule does not fit ({n}, {d}) counts")
+        elif self.valid is not None:
             valid = np.asarray(self.valid)
             if valid.shape != (n, d) or valid.dtype != bool:
                 raise CountDataError(f"valid mask must be a boolean ({n}, {d}) array, got {valid.dtype} {valid.shape}")
@@ -125,10 +151,13 @@ class CountData:
     def dense(self, rows: slice | np.ndarray | None = None) -> np.ndarray:
         """Dense int64 counts of the given rows (all rows by default)."""
         block = self.counts if rows is None else self.counts[rows]
-        return block.toarray() if sp.issparse(block) else np.asarray(block)
+        block = block.toarray() if sp.issparse(block) else np.asarray(block)
+        return block.astype(np.int64, copy=False)
 
     def valid_mask(self, rows: slice | np.ndarray | None = None) -> np.ndarray:
-        """Boolean valid mask of the given rows (all True when the data has no mask)."""
+        """Dense boolean valid mask of the given rows (all True when the data has no mask)."""
+        if isinstance(self.valid, ExpressedValidity):
+            return self.valid.mask(self.counts, rows)
         if self.valid is None:
             n = self.n_samples if rows is None else len(np.arange(self.n_samples)[rows])
             return np.ones((n, self.n_features), dtype=bool)
@@ -145,12 +174,19 @@ class CountData:
         return replace(
             self,
             counts=self.counts[rows],
-            valid=None if self.valid is None else self.valid[rows],
+            valid=self.valid if self.valid is None else self._valid_subset(rows),
             conditions={k: v[rows] for k, v in self.conditions.items()},
         )
 
+    def _valid_subset(self, rows: np.ndarray) -> np.ndarray | ExpressedValidity:
+        return self.valid.subset(rows) if isinstance(self.valid, ExpressedValidity) else self.valid[rows]
+
     def with_hidden(self, target_mask: np.ndarray) -> CountData:
-        """A copy whose target entries are set to 0, so a method cannot read held-out values."""
+        """A copy whose target entries are set to 0, so a method cannot read held-out values.
+
+        A validity rule is evaluated on the original counts first (hiding a non-zero must not turn
+        it into a dropout), so the copy carries a dense valid mask.
+        """
         target_mask = np.asarray(target_mask, dtype=bool)
         if target_mask.shape != self.counts.shape:
             raise CountDataError(f"target mask shape {target_mask.shape} != counts shape {self.counts.shape}")
@@ -158,7 +194,8 @@ class CountData:
             hidden = self.counts.multiply(sp.csr_matrix(~target_mask)).tocsr()
         else:
             hidden = np.where(target_mask, 0, self.counts)
-        return replace(self, counts=hidden)
+        valid = self.valid_mask() if isinstance(self.valid, ExpressedValidity) else self.valid
+        return replace(self, counts=hidden, valid=valid)
 
 
 def encode_categories(

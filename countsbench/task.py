@@ -67,7 +67,7 @@ class TaskData:
             data = getattr(self, split)
             if target.shape != data.counts.shape or target.dtype != bool:
                 raise CountDataError(f"{split} target mask must be boolean with the shape of the {split} counts")
-            if data.valid is not None and np.any(target & ~data.valid):
+            if data.valid is not None and np.any(target & ~data.valid_mask()):
                 raise CountDataError(f"{split} target mask selects invalid entries")
 
 

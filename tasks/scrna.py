@@ -1,10 +1,12 @@
 """scRNA-seq imputation tasks: split a labelled count matrix, mark dropouts, hide target entries.
 
 A task is a dataset (`LabelledCounts`) plus a `MaskSpec`. Building it:
-1. a seeded split stratified by cell type;
-2. the scIDPMs valid mask (dropouts are never scored, SPEC section 8);
+1. the dataset's own split (prepared atlases carry one) or a seeded split stratified by cell type;
+2. the scIDPMs valid mask (dropouts are never scored, SPEC section 8): a dense array for in-memory
+   datasets, an `ExpressedValidity` rule for sparse ones, so an atlas never stores its invalid set;
 3. condition codes against vocabularies from the training split, shared by all splits;
-4. seeded target masks on the valid entries of the validation and test splits.
+4. seeded target masks on the valid entries of the validation and test splits (optionally on a
+   seeded subsample of at most ``max_test_cells`` test cells).
 """
 
 from __future__ import annotations
@@ -17,9 +19,9 @@ from typing import ClassVar, Literal
 import numpy as np
 import scipy.sparse as sp
 
-from countsbench.data import CountData, encode_categories
+from countsbench.data import CountData, ExpressedValidity, encode_categories
 from countsbench.task import Task, TaskData
-from tasks.masks import dropout_valid_mask, mcar_mask, mnar_mask
+from tasks.masks import expressed_table, mcar_mask, mnar_mask
 from tasks.splits import stratified_split
 
 IMPUTATION_METRICS = (
@@ -31,17 +33,19 @@ IMPUTATION_METRICS = (
     "mmd",
     "sliced_wasserstein",
 )
+SPLITS = ("train", "valid", "test")
 
 
 @dataclass(frozen=True)
 class LabelledCounts:
-    """A raw count matrix with per-cell labels, before splitting."""
+    """A count matrix with per-cell labels; ``split`` (train/valid/test per cell) when prepared."""
 
     counts: np.ndarray | sp.csr_matrix
     labels: Mapping[str, np.ndarray]
     feature_names: tuple[str, ...]
     cell_type_key: str
     files: tuple[Path, ...] = ()
+    split: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -65,10 +69,13 @@ class ScrnaImputationTask(Task):
     default_metrics: ClassVar[tuple[str, ...]] = IMPUTATION_METRICS
     fractions: ClassVar[tuple[float, float, float]] = (0.8, 0.1, 0.1)
 
-    def __init__(self, mask: MaskSpec, split_seed: int = 0, mask_seed: int = 1) -> None:
+    def __init__(
+        self, mask: MaskSpec, split_seed: int = 0, mask_seed: int = 1, max_test_cells: int | None = None
+    ) -> None:
         self.mask = mask
         self.split_seed = split_seed
         self.mask_seed = mask_seed
+        self.max_test_cells = max_test_cells
 
     def read_dataset(self, data_dir: Path) -> LabelledCounts:
         raise NotImplementedError
@@ -79,28 +86,48 @@ class ScrnaImputationTask(Task):
     def sample_dataset(self) -> TaskData:
         return self.build(tiny_labelled_counts())
 
+    def split_rows(self, dataset: LabelledCounts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if dataset.split is not None:
+            train, valid, test = (np.flatnonzero(dataset.split == name) for name in SPLITS)
+        else:
+            cell_types = np.asarray(dataset.labels[dataset.cell_type_key]).astype(str)
+            train, valid, test = stratified_split(cell_types, self.fractions, self.split_seed)
+        return train, valid, test
+
+    def evaluated_test_rows(self, test: np.ndarray) -> np.ndarray:
+        """All test rows, or a seeded subsample of ``max_test_cells`` of them."""
+        if self.max_test_cells is None or len(test) <= self.max_test_cells:
+            return test
+        rng = np.random.default_rng([self.split_seed, 2])
+        return np.sort(rng.choice(test, self.max_test_cells, replace=False))
+
     def build(self, dataset: LabelledCounts) -> TaskData:
-        counts = dataset.counts.toarray() if sp.issparse(dataset.counts) else np.asarray(dataset.counts)
-        cell_types = np.asarray(dataset.labels[dataset.cell_type_key]).astype(str)
-        valid = dropout_valid_mask(counts, cell_types)
-        splits = stratified_split(cell_types, self.fractions, self.split_seed)
+        counts = dataset.counts if sp.issparse(dataset.counts) else np.asarray(dataset.counts)
+        splits = self.split_rows(dataset)
         keys = list(dataset.labels)
         codes, vocabularies = {}, {}
         for key in keys:
             labels = np.asarray(dataset.labels[key]).astype(str)
-            codes[key], vocabularies[key] = encode_categories([labels[rows] for rows in splits])
+            per_split, vocabularies[key] = encode_categories([labels[rows] for rows in splits])
+            codes[key] = np.zeros(counts.shape[0], dtype=np.int64)
+            for rows, split_codes in zip(splits, per_split, strict=True):
+                codes[key][rows] = split_codes
+        types = codes[dataset.cell_type_key]
+        expressed = expressed_table(counts, types, len(vocabularies[dataset.cell_type_key]))
 
-        def split(index: int) -> CountData:
-            rows = splits[index]
+        def split(rows: np.ndarray) -> CountData:
+            rule = ExpressedValidity(expressed, types[rows])
+            block = counts[rows]
             return CountData(
-                counts=counts[rows],
-                valid=valid[rows],
-                conditions={key: codes[key][index] for key in keys},
+                counts=block,
+                valid=rule if sp.issparse(block) else rule.mask(block),
+                conditions={key: codes[key][rows] for key in keys},
                 vocabularies=vocabularies,
                 feature_names=dataset.feature_names,
             )
 
-        train, valid_split, test = split(0), split(1), split(2)
+        train, valid_split = split(splits[0]), split(splits[1])
+        test = split(self.evaluated_test_rows(splits[2]))
         valid_target = self.mask.draw(valid_split.dense(), valid_split.valid_mask(), seed=self.mask_seed)
         test_target = self.mask.draw(test.dense(), test.valid_mask(), seed=self.mask_seed + 1)
         return TaskData(
@@ -111,9 +138,10 @@ class ScrnaImputationTask(Task):
             valid_target=valid_target,
             data_files=dataset.files,
             description={
-                "split": "/".join(str(f) for f in self.fractions),
+                "split": "prepared" if dataset.split is not None else "/".join(str(f) for f in self.fractions),
                 "split_stratified_by": dataset.cell_type_key,
                 "split_seed": self.split_seed,
+                "max_test_cells": self.max_test_cells,
                 "mask": self.mask.kind,
                 "mask_rate": self.mask.rate,
                 "mask_slack": "2% of valid per gene" if self.mask.slack is None else self.mask.slack,
