@@ -20,6 +20,14 @@ class CountDataError(ValueError):
     """Raised when counts, masks or conditions are not what `CountData` promises."""
 
 
+def expressed_table(counts: Matrix, groups: np.ndarray, n_groups: int) -> np.ndarray:
+    """(n_groups, d) boolean: is gene j non-zero in some cell of group g? Sparse-aware."""
+    n = len(groups)
+    indicator = sp.csr_matrix((np.ones(n), (groups, np.arange(n))), shape=(n_groups, n))
+    nonzero = (counts > 0) if sp.issparse(counts) else sp.csr_matrix(np.asarray(counts) > 0)
+    return np.asarray((indicator @ nonzero.astype(np.float64)).todense()) > 0
+
+
 @dataclass(frozen=True)
 class ExpressedValidity:
     """The scIDPMs valid mask stored as a rule instead of an (n, d) array (SPEC section 8).
@@ -31,6 +39,11 @@ class ExpressedValidity:
 
     expressed: np.ndarray  # (n_groups, d) bool
     groups: np.ndarray  # (n,) integer group (cell type) codes
+
+    @classmethod
+    def from_counts(cls, counts: Matrix, groups: np.ndarray, n_groups: int) -> ExpressedValidity:
+        """The rule whose table marks the genes with a non-zero in some cell of each group."""
+        return cls(expressed_table(counts, groups, n_groups), np.asarray(groups))
 
     def mask(self, counts: Matrix, rows: slice | np.ndarray | None = None) -> np.ndarray:
         block = counts if rows is None else counts[rows]

@@ -48,8 +48,7 @@ HEART = Atlas(
     cell_type_key="cell_type",
     condition_keys=("cell_type", "batch", "gender", "age"),
     n_genes=500,
-    source="the adult human heart cell atlas of Litvinukova et al. (2020), global raw h5ad "
-    "(heartcellatlas.org)",
+    source="the adult human heart cell atlas of Litvinukova et al. (2020), global raw h5ad (heartcellatlas.org)",
     mnar_slack=5000,
     max_test_cells=PAPER_CELLS,
 )
@@ -81,15 +80,11 @@ class AtlasTask(ScrnaImputationTask):
 
 def _register(atlas: Atlas, suffix: str, mask: MaskSpec, summary: str) -> None:
     name = f"{atlas.name}_{suffix}"
-    register_task(name, kind="imputation", summary=f"{atlas.name} atlas: {summary}")(
-        lambda: AtlasTask(atlas, mask)
-    )
+    register_task(name, kind="imputation", summary=f"{atlas.name} atlas: {summary}")(lambda: AtlasTask(atlas, mask))
 
 
 for _atlas in (FETAL, HEART, SYNTHETIC):
     _register(_atlas, "mcar", MaskSpec("mcar", 0.5), "50% of valid test entries MCAR")
     _register(_atlas, "mnar", MaskSpec("mnar_low", 0.25, _atlas.mnar_slack), "25% MNAR biased to low values")
     if _atlas is not SYNTHETIC:
-        _register(
-            _atlas, "mnar_high", MaskSpec("mnar_high", 0.25, _atlas.mnar_slack), "25% MNAR biased to high values"
-        )
+        _register(_atlas, "mnar_high", MaskSpec("mnar_high", 0.25, _atlas.mnar_slack), "25% MNAR biased to high values")

@@ -7,16 +7,8 @@ All masks are boolean arrays of the data's shape, True = selected, and are fixed
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 
 from countsbench.data import ExpressedValidity
-
-
-def expressed_table(counts: np.ndarray | sp.spmatrix, groups: np.ndarray, n_groups: int) -> np.ndarray:
-    """(n_groups, d) boolean: is gene j expressed (non-zero) in some cell of group g? Sparse-aware."""
-    indicator = sp.csr_matrix((np.ones(len(groups)), (groups, np.arange(len(groups)))), shape=(n_groups, len(groups)))
-    nonzero = (counts > 0) if sp.issparse(counts) else sp.csr_matrix(np.asarray(counts) > 0)
-    return np.asarray((indicator @ nonzero.astype(np.float64)).todense()) > 0
 
 
 def dropout_valid_mask(counts: np.ndarray, cell_types: np.ndarray) -> np.ndarray:
@@ -26,7 +18,7 @@ def dropout_valid_mask(counts: np.ndarray, cell_types: np.ndarray) -> np.ndarray
     dropout (not valid); non-zeros and the zeros of genes never expressed in that type are valid.
     """
     _, groups = np.unique(cell_types, return_inverse=True)
-    rule = ExpressedValidity(expressed_table(counts, groups, groups.max() + 1), groups)
+    rule = ExpressedValidity.from_counts(counts, groups, groups.max() + 1)
     return rule.mask(np.asarray(counts))
 
 

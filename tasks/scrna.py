@@ -19,9 +19,9 @@ from typing import ClassVar, Literal
 import numpy as np
 import scipy.sparse as sp
 
-from countsbench.data import CountData, ExpressedValidity, encode_categories
+from countsbench.data import CountData, ExpressedValidity, encode_categories, expressed_table
 from countsbench.task import Task, TaskData
-from tasks.masks import expressed_table, mcar_mask, mnar_mask
+from tasks.masks import mcar_mask, mnar_mask
 from tasks.splits import stratified_split
 
 IMPUTATION_METRICS = (

@@ -8,11 +8,11 @@ import pytest
 import scipy.sparse as sp
 
 from countsbench.cli import main
-from countsbench.data import CountData, CountDataError, ExpressedValidity
+from countsbench.data import CountData, CountDataError, ExpressedValidity, expressed_table
 from countsbench.registry import REGISTRY
 from countsbench.task import TaskDataMissing
 from tasks.atlas import FETAL
-from tasks.masks import dropout_valid_mask, expressed_table
+from tasks.masks import dropout_valid_mask
 from tasks.preprocess import preprocess, read_research_hdf5, select_genes
 from tasks.processed import read_processed, write_processed
 from tasks.synthetic import AtlasSimulator
