@@ -20,12 +20,20 @@ class CountDataError(ValueError):
     """Raised when counts, masks or conditions are not what `CountData` promises."""
 
 
-def expressed_table(counts: Matrix, groups: np.ndarray, n_groups: int) -> np.ndarray:
-    """(n_groups, d) boolean: is gene j non-zero in some cell of group g? Sparse-aware."""
-    n = len(groups)
-    indicator = sp.csr_matrix((np.ones(n), (groups, np.arange(n))), shape=(n_groups, n))
-    nonzero = (counts > 0) if sp.issparse(counts) else sp.csr_matrix(np.asarray(counts) > 0)
-    return np.asarray((indicator @ nonzero.astype(np.float64)).todense()) > 0
+def expressed_table(counts: Matrix, groups: np.ndarray, n_groups: int, chunk: int = 65_536) -> np.ndarray:
+    """(n_groups, d) boolean: is gene j non-zero in some cell of group g?
+
+    Sparse-aware and processed ``chunk`` rows at a time, so an atlas needs no full-size temporary.
+    """
+    groups = np.asarray(groups)
+    table = np.zeros((n_groups, counts.shape[1]), dtype=bool)
+    for start in range(0, counts.shape[0], chunk):
+        block, block_groups = counts[start : start + chunk], groups[start : start + chunk]
+        nonzero = sp.csr_matrix(block > 0, dtype=np.float32)
+        n = block.shape[0]
+        indicator = sp.csr_matrix((np.ones(n, np.float32), (block_groups, np.arange(n))), shape=(n_groups, n))
+        table |= (indicator @ nonzero).toarray() > 0
+    return table
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 The data of each lives in ``<data_dir>/<atlas>.h5ad``, written by ``countsbench prepare``; without it
 a task fails before any work, saying which public file to obtain and the command to run. Imputation
-and metrics use a seeded subsample of the test split (``max_test_cells``): the paper's 50,000 cells
+and metrics use a seeded subsample of the test (and validation) split (``max_eval_cells``): the paper's 50,000 cells
 for fetal and heart, 5,000 for the synthetic atlas so that it runs on a CPU.
 """
 
@@ -24,7 +24,7 @@ class Atlas:
     n_genes: int
     source: str
     mnar_slack: int | None  # the paper's absolute 5000 on the real atlases; None = 2% of valid
-    max_test_cells: int
+    max_eval_cells: int
 
     def how_to_obtain(self) -> str:
         if self.name == "synthetic":
@@ -41,7 +41,7 @@ FETAL = Atlas(
     source="the human fetal gene-expression atlas of Cao et al. (2020) as an h5ad of raw counts "
     "(e.g. from the CELLxGENE collection of that paper)",
     mnar_slack=5000,
-    max_test_cells=PAPER_CELLS,
+    max_eval_cells=PAPER_CELLS,
 )
 HEART = Atlas(
     name="heart",
@@ -50,7 +50,7 @@ HEART = Atlas(
     n_genes=500,
     source="the adult human heart cell atlas of Litvinukova et al. (2020), global raw h5ad (heartcellatlas.org)",
     mnar_slack=5000,
-    max_test_cells=PAPER_CELLS,
+    max_eval_cells=PAPER_CELLS,
 )
 SYNTHETIC = Atlas(
     name="synthetic",
@@ -59,7 +59,7 @@ SYNTHETIC = Atlas(
     n_genes=1000,
     source="nothing: it is simulated",
     mnar_slack=None,
-    max_test_cells=5_000,
+    max_eval_cells=5_000,
 )
 ATLASES = {atlas.name: atlas for atlas in (FETAL, HEART, SYNTHETIC)}
 
@@ -68,7 +68,7 @@ class AtlasTask(ScrnaImputationTask):
     """Imputation on a prepared atlas; conditions are all of the atlas' condition keys."""
 
     def __init__(self, atlas: Atlas, mask: MaskSpec) -> None:
-        super().__init__(mask, max_test_cells=atlas.max_test_cells)
+        super().__init__(mask, max_eval_cells=atlas.max_eval_cells)
         self.atlas = atlas
 
     def dataset_id(self) -> str:

@@ -6,7 +6,7 @@ A task is a dataset (`LabelledCounts`) plus a `MaskSpec`. Building it:
    datasets, an `ExpressedValidity` rule for sparse ones, so an atlas never stores its invalid set;
 3. condition codes against vocabularies from the training split, shared by all splits;
 4. seeded target masks on the valid entries of the validation and test splits (optionally on a
-   seeded subsample of at most ``max_test_cells`` test cells).
+   seeded subsample of at most ``max_eval_cells`` cells of each).
 """
 
 from __future__ import annotations
@@ -70,12 +70,12 @@ class ScrnaImputationTask(Task):
     fractions: ClassVar[tuple[float, float, float]] = (0.8, 0.1, 0.1)
 
     def __init__(
-        self, mask: MaskSpec, split_seed: int = 0, mask_seed: int = 1, max_test_cells: int | None = None
+        self, mask: MaskSpec, split_seed: int = 0, mask_seed: int = 1, max_eval_cells: int | None = None
     ) -> None:
         self.mask = mask
         self.split_seed = split_seed
         self.mask_seed = mask_seed
-        self.max_test_cells = max_test_cells
+        self.max_eval_cells = max_eval_cells
 
     def read_dataset(self, data_dir: Path) -> LabelledCounts:
         raise NotImplementedError
@@ -94,12 +94,12 @@ class ScrnaImputationTask(Task):
             train, valid, test = stratified_split(cell_types, self.fractions, self.split_seed)
         return train, valid, test
 
-    def evaluated_test_rows(self, test: np.ndarray) -> np.ndarray:
-        """All test rows, or a seeded subsample of ``max_test_cells`` of them."""
-        if self.max_test_cells is None or len(test) <= self.max_test_cells:
-            return test
-        rng = np.random.default_rng([self.split_seed, 2])
-        return np.sort(rng.choice(test, self.max_test_cells, replace=False))
+    def evaluated_rows(self, rows: np.ndarray, stream: int) -> np.ndarray:
+        """All rows of an evaluated split, or a seeded subsample of ``max_eval_cells`` of them."""
+        if self.max_eval_cells is None or len(rows) <= self.max_eval_cells:
+            return rows
+        rng = np.random.default_rng([self.split_seed, stream])
+        return np.sort(rng.choice(rows, self.max_eval_cells, replace=False))
 
     def build(self, dataset: LabelledCounts) -> TaskData:
         counts = dataset.counts if sp.issparse(dataset.counts) else np.asarray(dataset.counts)
@@ -126,8 +126,9 @@ class ScrnaImputationTask(Task):
                 feature_names=dataset.feature_names,
             )
 
-        train, valid_split = split(splits[0]), split(splits[1])
-        test = split(self.evaluated_test_rows(splits[2]))
+        train = split(splits[0])
+        valid_split = split(self.evaluated_rows(splits[1], stream=1))
+        test = split(self.evaluated_rows(splits[2], stream=2))
         valid_target = self.mask.draw(valid_split.dense(), valid_split.valid_mask(), seed=self.mask_seed)
         test_target = self.mask.draw(test.dense(), test.valid_mask(), seed=self.mask_seed + 1)
         return TaskData(
@@ -141,7 +142,7 @@ class ScrnaImputationTask(Task):
                 "split": "prepared" if dataset.split is not None else "/".join(str(f) for f in self.fractions),
                 "split_stratified_by": dataset.cell_type_key,
                 "split_seed": self.split_seed,
-                "max_test_cells": self.max_test_cells,
+                "max_eval_cells": self.max_eval_cells,
                 "mask": self.mask.kind,
                 "mask_rate": self.mask.rate,
                 "mask_slack": "2% of valid per gene" if self.mask.slack is None else self.mask.slack,
