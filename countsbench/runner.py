@@ -279,11 +279,13 @@ def run_cell(
             train=cell.data.train,
             target_mask=cell.data.test_target,
             samples=raw if aggregate == "mean_of_K" else None,
+            options=dict(cell.data.metric_options),
             label_key=cell.data.description.get("split_stratified_by"),
             cache_dir=store.root / "cache",
         )
         result["metrics"] = {k: finite_or_none(v) for k, v in score(evaluation, cell.metrics).items()}
         costs["eval_s"] = time.perf_counter() - t
+        cell.task.write_artifacts(cell.data.test, prediction, ctx.output_dir)
     except Exception as error:  # recorded as a failed cell, never dropped
         result["status"] = "failed"
         result["error"] = {

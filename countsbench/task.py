@@ -59,6 +59,8 @@ class TaskData:
     valid_target: np.ndarray | None = None
     data_files: tuple[Path, ...] = ()
     description: Mapping[str, object] = field(default_factory=dict)
+    #: Values the task hands its metrics as ``Evaluation.options`` (the toy task's true variances).
+    metric_options: Mapping[str, object] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for split, target in (("test", self.test_target), ("valid", self.valid_target)):
@@ -91,6 +93,10 @@ class Task:
 
     def sample_dataset(self) -> TaskData:
         raise NotImplementedError
+
+    def write_artifacts(self, truth: CountData, prediction: np.ndarray, output_dir: Path) -> list[Path]:
+        """Task-specific plots of a run's output, written into the run's artifact directory (none by default)."""
+        return []
 
     def info(self, data: TaskData, name: str) -> TaskInfo:
         train = data.train
