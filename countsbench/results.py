@@ -82,6 +82,10 @@ class ResultStore:
         result = json.loads(path.read_text())
         return result if result.get("status") == "ok" else None
 
+    def load_failures(self, cell_id: str) -> list[dict]:
+        """The failed attempts of a cell, oldest first."""
+        return [json.loads(p.read_text()) for p in sorted(self.cell_dir(cell_id).glob("failed-*.json"))]
+
     def save(self, result: dict) -> Path:
         if result["status"] == "ok":
             path = self.result_path(result["cell_id"])

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from countsbench.config import resolve_config
+from countsbench.config import ConfigError, resolve_config
 from countsbench.context import RunContext, resolve_device, seed_everything
 from countsbench.data import CountData
 from countsbench.evaluation import Evaluation, check_metrics, finite_or_none, metric_spec_for, score
@@ -32,6 +32,7 @@ from countsbench.results import DEFAULT_RESULTS_DIR, ResultStore
 from countsbench.task import Task, TaskData, TaskInfo, default_data_dir
 
 VERSION = "0.1.0"
+SPLITS = ("test", "valid")
 
 
 class MethodOutputError(ValueError):
@@ -52,6 +53,9 @@ class CellRequest:
     profile: str = "quick"
     overrides: Mapping[str, Any] = field(default_factory=dict)
     device: str = "auto"
+    #: The split scored: "test", or "valid" to tune hyperparameters on the validation targets
+    #: (`countsbench sweep --select-on valid`) without touching the test set.
+    split: str = "test"
 
 
 @dataclass
@@ -75,9 +79,25 @@ class PreparedCell:
     @property
     def cell_id(self) -> str:
         r = self.request
-        return digest({"method": r.method, "task": r.task, "seed": r.seed, "config": self.config, "version": VERSION})[
-            :16
-        ]
+        identity = {"method": r.method, "task": r.task, "seed": r.seed, "config": self.config, "version": VERSION}
+        if r.split != "test":
+            identity["split"] = r.split
+        return digest(identity)[:16]
+
+    def scored_split(self) -> tuple[CountData, np.ndarray | None]:
+        """The split scored and its target mask: the test split, or the validation split for tuning."""
+        if self.request.split == "valid":
+            return self.data.valid, self.data.valid_target
+        return self.data.test, self.data.test_target
+
+    def fit_valid(self) -> CountData | None:
+        """The validation data `fit` may see. When the validation split is scored, its targets are
+        hidden (imputation), or it is withheld altogether (generation), so tuning cannot peek."""
+        if self.request.split != "valid":
+            return self.data.valid
+        if self.data.valid_target is None:
+            return None
+        return self.data.valid.with_hidden(self.data.valid_target)
 
     @property
     def variant(self) -> str:
@@ -88,16 +108,17 @@ class PreparedCell:
         evaluation mask of the same data (pbmc_mcar, pbmc_mnar) share it."""
         cls = self.method_spec.cls
         training = {k: v for k, v in self.config.items() if k not in cls.inference_only}
-        return digest(
-            {
-                "method": self.request.method,
-                "config": training,
-                "seed": self.request.seed,
-                "dataset": self.task.dataset_id(),
-                "train": data_fingerprint(self.data.train),
-                "version": VERSION,
-            }
-        )[:16]
+        identity = {
+            "method": self.request.method,
+            "config": training,
+            "seed": self.request.seed,
+            "dataset": self.task.dataset_id(),
+            "train": data_fingerprint(self.data.train),
+            "version": VERSION,
+        }
+        if self.request.split != "test":  # fitted without the validation targets: never mixed with test fits
+            identity["fit_valid"] = "targets hidden"
+        return digest(identity)[:16]
 
 
 def digest(payload: Any) -> str:
@@ -125,14 +146,27 @@ def variant_label(method: str, profile: str, config: Mapping[str, Any], profile_
     return f"{method}[{','.join(changed)}]" if changed else method
 
 
-def prepare_cell(request: CellRequest, data_dir: Path | None = None, metrics: list[str] | None = None) -> PreparedCell:
-    """Resolve and validate a request; raises a clear error for every user mistake."""
+def prepare_cell(
+    request: CellRequest,
+    data_dir: Path | None = None,
+    metrics: list[str] | None = None,
+    data: TaskData | None = None,
+) -> PreparedCell:
+    """Resolve and validate a request; raises a clear error for every user mistake.
+
+    ``data``: the task's data when already loaded (a sweep's driver loads each task once).
+    """
     REGISTRY.check_supports(request.method, request.task)
     method_spec = REGISTRY.methods.get(request.method)
     task_spec = REGISTRY.tasks.get(request.task)
     device = resolve_device(request.device)
     task = task_spec.factory()
-    data = task.load(Path(data_dir) if data_dir is not None else default_data_dir())
+    if data is None:
+        data = task.load(Path(data_dir) if data_dir is not None else default_data_dir())
+    if request.split not in SPLITS:
+        raise ConfigError(f"unknown split {request.split!r}; choose one of {', '.join(SPLITS)}")
+    if request.split == "valid" and task.kind == "imputation" and data.valid_target is None:
+        raise ConfigError(f"task {request.task!r} has no validation target mask to tune on")
     info = task.info(data, request.task)
     profile_defaults = method_spec.cls.defaults(request.profile, info)
     profile_config = resolve_config(method_spec.cls, request.profile, profile_defaults, {})
@@ -192,7 +226,7 @@ def _fit_or_load(cell: PreparedCell, store: ResultStore, ctx: RunContext, cache_
             setattr(method, key, cell.config[key])
         return method, True
     method = cls(**cell.config)
-    method.fit(cell.data.train, cell.data.valid, ctx)
+    method.fit(cell.data.train, cell.fit_valid(), ctx)
     if cache_models:
         method.save(model_dir)
         (model_dir / "complete").touch()
@@ -201,9 +235,8 @@ def _fit_or_load(cell: PreparedCell, store: ResultStore, ctx: RunContext, cache_
 
 def _infer(cell: PreparedCell, method: Method, ctx: RunContext) -> tuple[np.ndarray, np.ndarray, str]:
     """Returns (raw outputs to save, prediction to score, aggregate label)."""
-    test = cell.data.test
+    test, target = cell.scored_split()
     if cell.task.kind == "imputation":
-        target = cell.data.test_target
         hidden = test.with_hidden(target)
         n_samples = int(cell.config.get("n_samples", 1))
         out = check_imputation(method.impute(hidden, target, ctx, n_samples=n_samples), hidden, target, n_samples)
@@ -272,12 +305,13 @@ def run_cell(
         result["outputs"] = str(outputs.relative_to(store.root))
         say("scoring")
         t = time.perf_counter()
+        truth, target = cell.scored_split()
         evaluation = Evaluation(
             kind=cell.task.kind,
-            truth=cell.data.test,
+            truth=truth,
             prediction=prediction,
             train=cell.data.train,
-            target_mask=cell.data.test_target,
+            target_mask=target,
             samples=raw if aggregate == "mean_of_K" else None,
             options=dict(cell.data.metric_options),
             label_key=cell.data.description.get("split_stratified_by"),
@@ -285,7 +319,7 @@ def run_cell(
         )
         result["metrics"] = {k: finite_or_none(v) for k, v in score(evaluation, cell.metrics).items()}
         costs["eval_s"] = time.perf_counter() - t
-        cell.task.write_artifacts(cell.data.test, prediction, ctx.output_dir)
+        cell.task.write_artifacts(truth, prediction, ctx.output_dir)
     except Exception as error:  # recorded as a failed cell, never dropped
         result["status"] = "failed"
         result["error"] = {
@@ -308,6 +342,7 @@ def run_cell(
             "task_kind": cell.task.kind,
             "task_description": dict(cell.data.description),
             "seed": request.seed,
+            "split": request.split,
             "profile": request.profile,
             "config": cell.config,
             "metric_directions": _directions(result["metrics"]),
@@ -331,6 +366,17 @@ def _directions(metrics: Mapping[str, Any]) -> dict[str, str]:
         spec = metric_spec_for(name)
         directions[name] = spec.direction if spec.target is None else f"target:{spec.target}"
     return directions
+
+
+def ingest(result: dict, results_dir: Path, tracker: Any = None) -> dict:
+    """Log a result that a worker wrote as JSON into MLflow (the driver's job; idempotent through
+    the ``countsbench.result_id`` tag) and record the MLflow run id in its JSON."""
+    if tracker is None:
+        from countsbench.tracking import Tracker
+
+        tracker = Tracker(results_dir)
+    _log_to_mlflow(tracker, ResultStore(results_dir), result)
+    return result
 
 
 def _log_to_mlflow(tracker: Any, store: ResultStore, result: dict) -> None:

@@ -67,10 +67,12 @@ class Tracker:
         """Log one result (JSON dict) with its artifacts; returns the MLflow run id."""
         from mlflow.entities import Metric, Param
 
-        experiment_id = self.experiment_id(result["task"])
+        experiment_id = self.experiment_id(experiment_name(result))
         existing = self.find_run(experiment_id, result["result_id"])
         if existing is not None:
-            return existing
+            if self.client.get_run(existing).info.status != "RUNNING":
+                return existing
+            self.client.delete_run(existing)  # half-logged by a driver killed mid-way: log it afresh
         run = self.client.create_run(experiment_id, run_name=result["run_name"], tags=_tags(result))
         run_id = run.info.run_id
         params = [Param(k, _param_value(v)) for k, v in _params(result).items()]
@@ -82,6 +84,12 @@ class Tracker:
         self.client.set_tag(run_id, TAG_PREFIX + "status", result["status"])
         self.client.set_terminated(run_id, status="FINISHED" if result["status"] == "ok" else "FAILED")
         return run_id
+
+
+def experiment_name(result: dict) -> str:
+    """The task's name; validation-split runs (hyperparameter tuning) go to ``<task>/valid``."""
+    split = result.get("split", "test")
+    return result["task"] if split == "test" else f"{result['task']}/{split}"
 
 
 def _tags(result: dict) -> dict[str, str]:
@@ -97,6 +105,7 @@ def _tags(result: dict) -> dict[str, str]:
         "version": result["provenance"]["packages"].get("countsbench", "unknown"),
         "git_commit": result["provenance"]["git_commit"],
         TAG_PREFIX + "result_id": result["result_id"],
+        TAG_PREFIX + "model_reused": str(bool((result.get("model_cache") or {}).get("reused"))),
     }
     if result.get("error"):
         tags["error"] = result["error"]["message"][:5000]

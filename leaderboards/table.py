@@ -1,9 +1,15 @@
-"""Per-task leaderboard: rows are (method, variant), columns are metrics as mean and standard error
-over seeds.
+"""Per-task leaderboard: rows are (method, variant), columns are metrics as mean ± standard error
+over seeds, plus bootstrap standard errors, direction, best marks, scaled score, failures and costs.
 
 Runs are read from MLflow. A cell (same method, task, seed and config) may have been run more than
-once; only its latest finished run counts. Failed cells are counted, not averaged. Rows are never
-averaged across configs: each variant is its own row.
+once; only its latest run counts. A seed whose latest run failed is counted as failed, not averaged;
+a seed that other rows of the task ran but this row did not is counted as missing. Rows are never
+averaged across configs: each variant is its own row (DESIGN.md).
+
+Uncertainty: "± s.e." is the standard error of the mean over seeds (std with ddof=1 / sqrt(n));
+"bs" is the bootstrap standard error over test cells (SPEC section 8) where the metric logs one as
+``<metric>/bootstrap_se``, as the root mean square over seeds. Best marks: `leaderboards.significance`.
+Scaled score: `leaderboards.scaling`.
 """
 
 from __future__ import annotations
@@ -14,9 +20,15 @@ from pathlib import Path
 
 import numpy as np
 
-from countsbench.tracking import COST_METRICS, DIRECTION_TAG, Tracker
+from countsbench.directions import arrow, badness
+from countsbench.tracking import DIRECTION_TAG, TAG_PREFIX, Tracker
+from leaderboards.scaling import scale, summary
+from leaderboards.significance import beyond_noise
 
-COST_COLUMNS = ("duration_s", "peak_memory_mb")
+BOOTSTRAP_SUFFIX = "/bootstrap_se"
+#: Cost columns: (logged metric, column label). Train time excludes runs that reused a cached model.
+COSTS = (("fit_s", "train s"), ("infer_s", "sampling s"), ("peak_memory_mb", "peak MB"), ("n_parameters", "params"))
+NOT_METRICS = {"duration_s", "eval_s"} | {name for name, _ in COSTS}
 
 
 @dataclass
@@ -24,17 +36,33 @@ class Row:
     method: str
     variant: str
     role: str
-    seeds: list[int] = field(default_factory=list)
-    failed: int = 0
-    values: dict[str, list[float]] = field(default_factory=dict)
+    values: dict[str, dict[int, float]] = field(default_factory=dict)  # metric -> seed -> value
+    seeds_ok: set[int] = field(default_factory=set)
+    seeds_failed: set[int] = field(default_factory=set)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def seeds(self) -> list[int]:
+        return sorted(self.seeds_ok)
+
+    @property
+    def failed(self) -> int:
+        return len(self.seeds_failed)
+
+    def per_seed(self, metric: str) -> dict[int, float]:
+        return {s: v for s, v in self.values.get(metric, {}).items() if v is not None and math.isfinite(v)}
 
     def mean_se(self, metric: str) -> tuple[float, float]:
-        values = [v for v in self.values.get(metric, []) if v is not None and math.isfinite(v)]
+        values = list(self.per_seed(metric).values())
         if not values:
             return math.nan, math.nan
         mean = float(np.mean(values))
         se = float(np.std(values, ddof=1) / math.sqrt(len(values))) if len(values) > 1 else math.nan
         return mean, se
+
+    def bootstrap_se(self, metric: str) -> float:
+        values = list(self.per_seed(metric + BOOTSTRAP_SUFFIX).values())
+        return float(np.sqrt(np.mean(np.square(values)))) if values else math.nan
 
 
 @dataclass
@@ -44,57 +72,78 @@ class Leaderboard:
     directions: dict[str, str]
     rows: list[Row]
 
-    def sort_key(self, row: Row) -> float:
-        if not self.metrics:
-            return 0.0
-        metric = self.metrics[0]
-        mean, _ = row.mean_se(metric)
-        if math.isnan(mean):
-            return math.inf
-        direction = self.directions.get(metric, "minimize")
-        if direction == "maximize":
-            return -mean
-        if direction.startswith("target:"):
-            return abs(mean - float(direction.split(":", 1)[1]))
-        return mean
+    @property
+    def seeds(self) -> set[int]:
+        return set().union(*(r.seeds_ok | r.seeds_failed for r in self.rows)) if self.rows else set()
+
+    def missing(self, row: Row) -> int:
+        return len(self.seeds - row.seeds_ok - row.seeds_failed)
+
+    def direction(self, metric: str) -> str:
+        return self.directions.get(metric, "minimize")
+
+    def ranked(self, metric: str) -> list[Row]:
+        """Rows with a value for ``metric``, best first."""
+        scored = [(badness(r.mean_se(metric)[0], self.direction(metric)), r) for r in self.rows]
+        return [r for b, r in sorted(scored, key=lambda pair: pair[0]) if math.isfinite(b)]
+
+    def best(self, metric: str) -> Row | None:
+        """The best row when it beats the runner-up beyond noise (`leaderboards.significance`)."""
+        ranked = self.ranked(metric)
+        if len(ranked) < 2:
+            return None
+        first, second = ranked[:2]
+        significant = beyond_noise(
+            first.per_seed(metric),
+            second.per_seed(metric),
+            self.direction(metric),
+            first.bootstrap_se(metric),
+            second.bootstrap_se(metric),
+        )
+        return first if significant else None
+
+    def scaled(self, row: Row, metric: str) -> float:
+        controls = [r.mean_se(metric)[0] for r in self.rows if r.role == "control"]
+        return scale(row.mean_se(metric)[0], controls, self.direction(metric))
+
+    def summary_score(self, row: Row) -> float:
+        return summary([self.scaled(row, m) for m in self.metrics])
+
+    def sorted_rows(self) -> list[Row]:
+        """By summary score when there is one, else by the first metric; rows without values last."""
+
+        def key(row: Row) -> tuple[float, float]:
+            score = self.summary_score(row)
+            first = badness(row.mean_se(self.metrics[0])[0], self.direction(self.metrics[0])) if self.metrics else 0
+            return (-score if math.isfinite(score) else math.inf, first if math.isfinite(first) else math.inf)
+
+        return sorted(self.rows, key=key)
 
     def header(self) -> list[str]:
-        arrows = {"minimize": "↓", "maximize": "↑"}
-        columns = ["method", "n"]
-        for metric in self.metrics + list(COST_COLUMNS):
-            direction = self.directions.get(metric, "")
-            mark = arrows.get(direction, f"→{direction.split(':', 1)[1]}" if direction.startswith("target:") else "")
-            columns.append(f"{metric} {mark}".strip())
-        return columns + ["failed"]
+        columns = ["method", "role", "seeds ok", "failed", "missing", "scaled score"]
+        columns += [f"{m} {arrow(self.direction(m))}".strip() for m in self.metrics]
+        return columns + [label for _, label in COSTS]
 
-    def table(self) -> list[list[str]]:
+    def table(self, bold: tuple[str, str] = ("*", "*")) -> list[list[str]]:
+        """The rows as text cells; the best value (beyond noise) wrapped in ``bold``."""
+        best = {m: self.best(m) for m in self.metrics}
         lines = []
-        for row in sorted(self.rows, key=self.sort_key):
-            cells = [row.variant, str(len(row.seeds))]
-            for metric in self.metrics + list(COST_COLUMNS):
-                cells.append(format_mean_se(*row.mean_se(metric)))
-            cells.append(str(row.failed))
+        for row in self.sorted_rows():
+            cells = [row.variant, row.role, str(len(row.seeds_ok)), str(len(row.seeds_failed)), str(self.missing(row))]
+            cells.append(format_number(self.summary_score(row)))
+            for metric in self.metrics:
+                text = format_mean_se(*row.mean_se(metric))
+                bs = row.bootstrap_se(metric)
+                if math.isfinite(bs) and text != "-":
+                    text += f" (bs {bs:.2g})"
+                cells.append(f"{bold[0]}{text}{bold[1]}" if best[metric] is row else text)
+            cells += [format_mean_se(*row.mean_se(name)) for name, _ in COSTS]
             lines.append(cells)
         return lines
 
-    def markdown(self) -> str:
-        header = self.header()
-        out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        out += ["| " + " | ".join(cells) + " |" for cells in self.table()]
-        return "\n".join(out) + "\n"
 
-    def csv(self) -> str:
-        import csv
-        import io
-
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(["method", "variant", "role", "n_seeds", "failed", "metric", "mean", "se"])
-        for row in self.rows:
-            for metric in self.metrics + list(COST_COLUMNS):
-                mean, se = row.mean_se(metric)
-                writer.writerow([row.method, row.variant, row.role, len(row.seeds), row.failed, metric, mean, se])
-        return buffer.getvalue()
+def format_number(value: float) -> str:
+    return "-" if not math.isfinite(value) else f"{value:.3g}"
 
 
 def format_mean_se(mean: float, se: float) -> str:
@@ -107,6 +156,13 @@ def format_mean_se(mean: float, se: float) -> str:
     return f"{text} ± 0" if se <= 1e-12 * max(abs(mean), 1e-300) else f"{text} ± {se:.2g}"
 
 
+def _latest_per_cell(runs: list) -> list:
+    latest: dict[str, object] = {}
+    for run in runs:  # newest first
+        latest.setdefault(run.data.tags.get("cell_id", run.info.run_id), run)
+    return list(latest.values())
+
+
 def build_leaderboard(task: str, results_dir: Path, metric_order: tuple[str, ...] = ()) -> Leaderboard:
     """Read the task's MLflow runs and aggregate them (latest run per cell)."""
     tracker = Tracker(results_dir)
@@ -114,26 +170,28 @@ def build_leaderboard(task: str, results_dir: Path, metric_order: tuple[str, ...
     if experiment_id is None:
         return Leaderboard(task, [], {}, [])
     runs = tracker.client.search_runs([experiment_id], order_by=["attributes.start_time DESC"], max_results=50000)
-    latest: dict[str, object] = {}
-    for run in runs:
-        latest.setdefault(run.data.tags.get("cell_id", run.info.run_id), run)
-    rows: dict[str, Row] = {}
+    rows: dict[tuple[str, str], Row] = {}
     directions: dict[str, str] = {}
-    seen_metrics: list[str] = []
-    for run in latest.values():
+    seen: list[str] = []
+    for run in _latest_per_cell(runs):
         tags = run.data.tags
-        row = rows.setdefault(tags["variant"], Row(tags.get("method", "?"), tags["variant"], tags.get("role", "?")))
+        method = tags.get("method", "?")
+        row = rows.setdefault((method, tags["variant"]), Row(method, tags["variant"], tags.get("role", "?")))
+        seed = int(tags.get("seed", 0))
         if run.info.status != "FINISHED":
-            row.failed += 1
+            row.seeds_failed.add(seed)
+            row.errors.append(tags.get("error", run.info.status))
             continue
-        row.seeds.append(int(tags.get("seed", 0)))
+        row.seeds_ok.add(seed)
+        reused = tags.get(TAG_PREFIX + "model_reused") == "True"
         for name, value in run.data.metrics.items():
-            row.values.setdefault(name, []).append(value)
-            if name not in COST_METRICS and name not in seen_metrics:
-                seen_metrics.append(name)
+            if name == "fit_s" and reused:
+                continue  # the model was fitted by another cell; its time is recorded there
+            row.values.setdefault(name, {})[seed] = value
+            if name not in NOT_METRICS and not name.endswith(BOOTSTRAP_SUFFIX) and name not in seen:
+                seen.append(name)
         for key, value in tags.items():
             if key.startswith(DIRECTION_TAG):
                 directions[key[len(DIRECTION_TAG) :]] = value
-    directions.update({c: "minimize" for c in COST_COLUMNS})
-    ordered = [m for m in metric_order if m in seen_metrics] + [m for m in seen_metrics if m not in metric_order]
+    ordered = [m for m in metric_order if m in seen] + [m for m in seen if m not in metric_order]
     return Leaderboard(task, ordered, directions, list(rows.values()))

@@ -57,7 +57,7 @@ def test_leaderboard_mean_and_standard_error_over_seeds(results_dir, test_plugin
 def test_row_mean_and_standard_error_by_hand():
     from leaderboards.table import Row
 
-    row = Row("m", "m", "control", seeds=[0, 1, 2], values={"rmse": [1.0, 2.0, 4.0]})
+    row = Row("m", "m", "control", seeds_ok={0, 1, 2}, values={"rmse": {0: 1.0, 1: 2.0, 2: 4.0}})
     mean, se = row.mean_se("rmse")
     assert mean == pytest.approx(7 / 3)
     # sample standard deviation of (1, 2, 4) is sqrt(7/3); s.e. = sd / sqrt(3)
