@@ -41,7 +41,24 @@ Kernel = Callable[[torch.Tensor], torch.Tensor]
 
 
 def rbf_kernel(gammas: torch.Tensor) -> Kernel:
-    """The RBF kernel averaged over bandwidths, as a function of squared distances (any shape)."""
+    """The RBF kernel averaged over bandwidths, as a function of squared distances (any shape).
+
+    When the gammas are the smallest one times powers of two (the default scales 0.25..4 are), one
+    exp and repeated squaring give every bandwidth: exp(-2g d) = exp(-g d)^2.
+    """
+    ordered = torch.sort(gammas).values
+    powers = torch.log2(ordered / ordered[0])
+    if torch.allclose(powers, torch.arange(len(ordered), dtype=powers.dtype, device=powers.device)):
+
+        def squared(d2: torch.Tensor) -> torch.Tensor:
+            term = torch.exp(-ordered[0] * d2)
+            total = term.clone()
+            for _ in range(len(ordered) - 1):
+                term = term * term
+                total += term
+            return total / len(ordered)
+
+        return squared
     return lambda d2: torch.exp(-gammas.reshape((-1,) + (1,) * d2.dim()) * d2[None]).mean(dim=0)
 
 
