@@ -7,7 +7,7 @@ Images keep a ``sample_shape`` such as ``(1, 8, 8)`` so a method can reshape row
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -183,6 +183,13 @@ class CountData:
             n = self.n_samples if rows is None else len(np.arange(self.n_samples)[rows])
             return np.ones((n, self.n_features), dtype=bool)
         return self.valid if rows is None else self.valid[rows]
+
+    def blocks(self, block_rows: int = 16_384) -> Iterator[tuple[slice, np.ndarray, np.ndarray]]:
+        """(rows, dense int64 counts, valid mask) for consecutive blocks of rows: a pass over a large
+        sparse dataset that never densifies it whole."""
+        for start in range(0, self.n_samples, block_rows):
+            rows = slice(start, min(start + block_rows, self.n_samples))
+            yield rows, self.dense(rows), self.valid_mask(rows)
 
     def condition_matrix(self) -> np.ndarray:
         """(n, n_keys) integer codes in `condition_keys` order."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
+import scipy.sparse as sp
 
 from countsbench.context import RunContext
 from countsbench.data import CountData
@@ -22,11 +23,22 @@ def fill_targets(data: CountData, target_mask: np.ndarray, values: np.ndarray) -
     return np.where(target_mask, np.broadcast_to(rounded, target_mask.shape), data.dense())
 
 
+def valid_group_means(data: CountData, groups: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
+    """(n_groups, d) means over the valid entries of each group's rows, and the valid counts behind
+    them (a mean is 0 where its count is 0). One streamed pass in row blocks."""
+    totals = np.zeros((n_groups, data.n_features))
+    counts = np.zeros((n_groups, data.n_features))
+    for rows, block, valid in data.blocks():
+        n = block.shape[0]
+        indicator = sp.csr_matrix((np.ones(n), (groups[rows], np.arange(n))), shape=(n_groups, n))
+        totals += indicator @ np.where(valid, block, 0)
+        counts += indicator @ valid.astype(np.float64)
+    return totals / np.maximum(counts, 1), counts
+
+
 def valid_gene_means(data: CountData) -> np.ndarray:
     """Per-gene mean over valid entries (0 for a gene with no valid entry)."""
-    valid = data.valid_mask()
-    totals = np.where(valid, data.dense(), 0).sum(axis=0)
-    return totals / np.maximum(valid.sum(axis=0), 1)
+    return valid_group_means(data, np.zeros(data.n_samples, dtype=np.int64), 1)[0][0]
 
 
 @register_method("zero", kinds=("imputation",), role="control", summary="Impute every target with 0.")
@@ -74,23 +86,22 @@ class ConditionalMeanImputation(Method):
             raise ValueError(f"condition_keys {missing} not in the task's conditions {list(data.condition_keys)}")
         return keys
 
-    def _groups(self, data: CountData) -> list[tuple[int, ...]]:
-        return [tuple(row) for row in np.stack([data.conditions[k] for k in self.keys], axis=1)] if self.keys else []
+    def _group_keys(self, data: CountData) -> np.ndarray:
+        """(n, n_keys) condition codes of the chosen keys."""
+        return np.stack([data.conditions[k] for k in self.keys], axis=1)
 
     def fit(self, train: CountData, valid: CountData | None, ctx: RunContext) -> None:
         self.keys = self._keys(train)
         self.gene_means = valid_gene_means(train)
-        groups = self._groups(train)
-        means = {}
-        for group in set(groups):
-            rows = np.array([g == group for g in groups])
-            subset = train.subset(rows)
-            has_valid = subset.valid_mask().any(axis=0)
-            means[group] = np.where(has_valid, valid_gene_means(subset), self.gene_means)
-        self.group_means = means
+        if not self.keys:
+            return
+        combos, groups = np.unique(self._group_keys(train), axis=0, return_inverse=True)
+        means, n_valid = valid_group_means(train, groups.ravel(), len(combos))
+        fallback = np.where(n_valid > 0, means, self.gene_means)
+        self.group_means = {tuple(combo): row for combo, row in zip(combos.tolist(), fallback, strict=True)}
 
     def impute(self, data: CountData, target_mask: np.ndarray, ctx: RunContext, n_samples: int = 1) -> np.ndarray:
         if not self.keys:
             return fill_targets(data, target_mask, self.gene_means)
-        rows = np.stack([self.group_means.get(g, self.gene_means) for g in self._groups(data)])
+        rows = np.stack([self.group_means.get(tuple(g), self.gene_means) for g in self._group_keys(data).tolist()])
         return fill_targets(data, target_mask, rows)
