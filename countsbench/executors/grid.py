@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -143,7 +143,3 @@ def expand(spec: SweepSpec, split: str = "test") -> list[CellRequest]:
                 for seed in spec.seeds:
                     requests.append(CellRequest(method, task, seed, spec.profile, overrides, spec.device, split))
     return requests
-
-
-def with_overrides(request: CellRequest, overrides: Mapping[str, Any], split: str) -> CellRequest:
-    return replace(request, overrides=dict(overrides), split=split)
