@@ -1,0 +1,201 @@
+"""``mdlm`` and ``remdm``: masked diffusion over count tokens (SPEC section 7; Sahoo et al. 2024,
+Wang et al. 2025).
+
+Counts ``0..C-1`` are unordered tokens (C = max training count + 1; larger values are clipped) plus a
+mask token. Forward: each token stays unmasked with probability ``alpha(t)`` (`masking_schedules`).
+Loss (SUBS: the network puts no mass on the mask): ``w(t) * sum over MASKED valid positions of
+cross-entropy / (number of VALID positions)``, ``w = -alpha'/(1 - alpha)``; dividing by the number
+of masked positions instead would give an estimator of infinite variance.
+Reverse step t -> s: a decoded token is re-masked with probability ``sigma = eta * sigma_max``
+(``eta = 0``: MDLM), a masked token is decoded with probability
+``(alpha_s - (1 - sigma) alpha_t) / (1 - alpha_t)``, its value drawn from the model. Guidance
+interpolates log-probabilities, ``w log p_c + (1 - w) log p_u``, renormalised. RePaint imputation
+re-imposes each observed token unmasked with probability ``alpha_s`` (the forward marginal).
+Entries that are neither valid nor targets stay masked: hidden from the network, returned as given.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from countsbench.context import RunContext
+from countsbench.data import CountData
+from countsbench.registry import register_method
+from countsbench.task import TaskInfo
+from methods.diffusion_baselines.base import DiffusionBaseline, Rows
+from methods.diffusion_baselines.masking_schedules import (
+    keep_probability,
+    loss_weight,
+    remask_probability,
+    unmask_probability,
+)
+from methods.diffusion_baselines.token_network import TokenMLP
+
+#: ReMDM-rescale strength: the rescaled-attrition eta CountsDiff uses on scRNA (SPEC section 5).
+REMDM_ETA = 0.02
+PAPERS = "Sahoo et al. 2024 (MDLM); Wang et al. 2025 (ReMDM)"
+
+
+def gumbel_draw(log_probs: Tensor, generator: torch.Generator) -> Tensor:
+    """One category per row of ``log_probs`` (..., C), by the Gumbel-max trick."""
+    u = torch.rand(log_probs.shape, generator=generator, device=log_probs.device).clamp(1e-20, 1.0 - 1e-7)
+    return (log_probs - torch.log(-torch.log(u))).argmax(dim=-1)
+
+
+def guided_log_probs(conditional: Tensor, unconditional: Tensor, w: float) -> Tensor:
+    """``log_softmax(w log p_c + (1 - w) log p_u)`` from the two halves' logits."""
+    return F.log_softmax(w * F.log_softmax(conditional, -1) + (1.0 - w) * F.log_softmax(unconditional, -1), dim=-1)
+
+
+class MaskedDiffusion(DiffusionBaseline):
+    """Shared code of MDLM and ReMDM; the re-masking strength ``eta`` is 0 here (MDLM)."""
+
+    inference_only = DiffusionBaseline.base_inference_only | {"guidance"}
+
+    def __init__(
+        self,
+        hidden: int = 12,
+        n_layers: int = 3,
+        token_dim: int = 4,
+        time_dim: int = 64,
+        use_conditions: bool = True,
+        schedule: Literal["linear", "cosine"] = "linear",
+        steps: int = 2000,
+        batch_size: int = 64,
+        lr: float = 2e-4,
+        warmup_steps: int = 100,
+        grad_clip: float = 1.0,
+        ema_decay: float = 0.9999,
+        cond_drop_prob: float = 0.2,
+        n_steps: int = 200,
+        guidance: float | None = None,
+        n_samples: int = 1,
+        sample_batch_size: int = 2048,
+    ) -> None:
+        super().__init__(**{k: v for k, v in locals().items() if k not in ("self", "__class__")})
+        keep_probability(schedule, 0.5)  # fail early on an unknown schedule
+        self.n_classes = 0
+
+    @property
+    def remasking(self) -> float:
+        return float(getattr(self, "eta", 0.0))
+
+    @classmethod
+    def defaults(cls, profile: str, task: TaskInfo) -> dict[str, Any]:
+        """Linear alpha on generation (the toy task), cosine on scRNA imputation with guidance 0.5."""
+        values = super().defaults(profile, task)
+        if task.kind == "imputation":
+            values.update({"schedule": "cosine", "hidden": 64, "guidance": 0.5 if task.condition_keys else None})
+        return values
+
+    def build_model(self, train: CountData) -> nn.Module:
+        self.n_classes = train.max_count() + 1
+        return TokenMLP(
+            train.n_features,
+            self.n_classes,
+            self.vocabulary_sizes(train),
+            self.hidden,
+            self.n_layers,
+            self.token_dim,
+            self.time_dim,
+        )
+
+    def tokens(self, counts: Tensor) -> Tensor:
+        return counts.long().clamp(max=self.n_classes - 1)
+
+    def loss(
+        self, model: nn.Module, x0: Tensor, valid: Tensor | None, codes: Tensor, keep: Tensor, g: torch.Generator
+    ) -> Tensor:
+        batch = x0.shape[0]
+        t = torch.rand(batch, generator=g, device=x0.device)
+        alpha = keep_probability(self.schedule, t)
+        valid = torch.ones_like(x0, dtype=torch.bool) if valid is None else valid
+        masked = (torch.rand(x0.shape, generator=g, device=x0.device) >= alpha[:, None]) & valid
+        tokens = self.tokens(x0)
+        inputs = torch.where(masked | ~valid, model.mask_id, tokens)
+        logits = model(inputs, t, codes, keep).float()
+        cross_entropy = F.cross_entropy(logits.transpose(1, 2), tokens, reduction="none")
+        per_row = (cross_entropy * masked).sum(dim=1) / valid.sum(dim=1).clamp_min(1)
+        return (loss_weight(self.schedule, t) * per_row).mean()
+
+    def _log_probs(self, model: nn.Module, x: Tensor, t: float, codes: Tensor | None, ctx: RunContext) -> Tensor:
+        n = x.shape[0]
+        times = torch.full((n,), t, device=x.device)
+        conditional = codes is not None and codes.shape[1] > 0
+        codes = codes if conditional else torch.zeros(n, 0, dtype=torch.long, device=x.device)
+        with ctx.autocast():
+            if not conditional or self.guidance is None or self.guidance == 1:
+                keep = torch.full((n,), conditional, device=x.device)
+                return F.log_softmax(model(x, times, codes, keep).float(), dim=-1)
+            keep = torch.cat([torch.ones(n, dtype=torch.bool), torch.zeros(n, dtype=torch.bool)]).to(x.device)
+            both = model(torch.cat([x, x]), torch.cat([times, times]), torch.cat([codes, codes]), keep).float()
+        return guided_log_probs(*both.chunk(2), self.guidance)
+
+    def reverse(self, model: nn.Module, rows: Rows, generator: torch.Generator, ctx: RunContext) -> Tensor:
+        device, mask = ctx.device, model.mask_id
+        shape = (rows.n, self.n_features)
+        x = torch.full(shape, mask, dtype=torch.long, device=device)
+        hidden = None if rows.keep is None else ~rows.keep
+        known = None if rows.observed is None else ~rows.target & rows.keep
+        times = np.linspace(1.0, 0.0, self.n_steps + 1)
+        for t, s in zip(times[:-1], times[1:], strict=True):
+            alpha_t, alpha_s = float(keep_probability(self.schedule, t)), float(keep_probability(self.schedule, s))
+            sigma = remask_probability(alpha_t, alpha_s, self.remasking)
+            decoded = gumbel_draw(self._log_probs(model, x, float(t), rows.codes, ctx), generator)
+            is_masked = x == mask
+            u = torch.rand(shape, generator=generator, device=device)
+            unmask = is_masked & (u < unmask_probability(alpha_t, alpha_s, sigma))
+            remask = ~is_masked & (u < sigma)
+            x = torch.where(unmask, decoded, torch.where(remask, mask, x))
+            if hidden is not None:
+                x = x.masked_fill(hidden, mask)
+            if known is not None:  # RePaint: observed tokens at the forward marginal of time s
+                visible = torch.rand(shape, generator=generator, device=device) < alpha_s
+                x = torch.where(known, torch.where(visible, self.tokens(rows.observed), mask), x)
+        return torch.where(x == mask, 0, x).float()
+
+
+@register_method(
+    "mdlm",
+    kinds=("generation", "imputation"),
+    role="baseline",
+    summary="Masked diffusion (MDLM) over count tokens: SUBS, weighted masked cross-entropy, RePaint.",
+    paper=PAPERS,
+)
+class MDLM(MaskedDiffusion):
+    """MDLM: masked diffusion without re-masking (ReMDM with eta = 0)."""
+
+
+@register_method(
+    "remdm",
+    kinds=("generation", "imputation"),
+    role="baseline",
+    summary="ReMDM: masked diffusion with rescaled re-masking (sigma = eta * sigma_max).",
+    paper=PAPERS,
+)
+class ReMDM(MaskedDiffusion):
+    """ReMDM-rescale: decoded tokens are re-masked with probability ``eta * sigma_max``."""
+
+    inference_only = MaskedDiffusion.inference_only | {"eta"}
+
+    def __init__(self, **config: Any) -> None:
+        eta = config.pop("eta", REMDM_ETA)
+        if not 0.0 <= eta <= 1.0:
+            raise ValueError(f"eta must be in [0, 1], got {eta}")
+        super().__init__(**config)
+        self.eta = eta
+
+    # The hyperparameters are MaskedDiffusion's plus ``eta`` (read by the config system from the signature).
+    __init__.__signature__ = inspect.signature(MaskedDiffusion.__init__).replace(  # type: ignore[attr-defined]
+        parameters=[
+            *inspect.signature(MaskedDiffusion.__init__).parameters.values(),
+            inspect.Parameter("eta", inspect.Parameter.KEYWORD_ONLY, default=REMDM_ETA, annotation="float"),
+        ]
+    )
+    __init__.__annotations__ = {**MaskedDiffusion.__init__.__annotations__, "eta": "float"}

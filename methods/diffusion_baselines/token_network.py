@@ -1,0 +1,53 @@
+"""The masked-diffusion MLP over count tokens (paper appendix D.1): tokens in, per-dimension class logits out.
+
+Its output layer has ``d * C`` units (C classes), so its hidden width is smaller than CountsDiff's to
+match parameter counts, as in the paper.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from methods.countsdiff.embeddings import ConditionEmbedding, TimeEmbedding
+
+
+class TokenMLP(nn.Module):
+    """``logits (B, d, C) = MLP([token embeddings (B, d * e), time + condition embedding])``.
+
+    Token ids are ``0..C-1`` (counts) and ``C`` (the mask token).
+    """
+
+    def __init__(
+        self,
+        n_features: int,
+        n_classes: int,
+        vocabulary_sizes: Sequence[int],
+        hidden: int = 12,
+        n_layers: int = 3,
+        token_dim: int = 4,
+        time_dim: int = 64,
+    ) -> None:
+        super().__init__()
+        self.n_features, self.n_classes = n_features, n_classes
+        self.tokens = nn.Embedding(n_classes + 1, token_dim)
+        self.time = TimeEmbedding(time_dim)
+        self.conditions = ConditionEmbedding(vocabulary_sizes, time_dim)
+        layers: list[nn.Module] = []
+        width = n_features * token_dim + time_dim
+        for _ in range(n_layers):
+            layers += [nn.Linear(width, hidden), nn.SiLU()]
+            width = hidden
+        layers.append(nn.Linear(width, n_features * n_classes))
+        self.net = nn.Sequential(*layers)
+
+    @property
+    def mask_id(self) -> int:
+        return self.n_classes
+
+    def forward(self, tokens: Tensor, t: Tensor, codes: Tensor, keep: Tensor) -> Tensor:
+        context = self.time(t) + self.conditions(codes, keep).sum(dim=1)
+        h = torch.cat([self.tokens(tokens).flatten(1), context], dim=1)
+        return self.net(h).view(-1, self.n_features, self.n_classes)
