@@ -23,7 +23,7 @@ import scipy.sparse as sp
 
 from countsbench.config import ConfigError, resolve_config
 from countsbench.context import RunContext, resolve_device, seed_everything
-from countsbench.data import CountData
+from countsbench.data import CountData, ExpressedValidity
 from countsbench.evaluation import Evaluation, check_metrics, finite_or_none, metric_spec_for, score
 from countsbench.method import Method
 from countsbench.provenance import SCHEMA_VERSION, collect
@@ -80,6 +80,7 @@ class PreparedCell:
     def cell_id(self) -> str:
         r = self.request
         identity = {"method": r.method, "task": r.task, "seed": r.seed, "config": self.config, "version": VERSION}
+        identity["task_definition"] = dict(self.data.description)  # split, mask, seeds, test subsample
         if r.split != "test":
             identity["split"] = r.split
         return digest(identity)[:16]
@@ -130,7 +131,9 @@ def data_fingerprint(data: CountData) -> str:
     h = hashlib.sha256()
     counts = data.counts
     parts = [counts.data, counts.indices, counts.indptr] if sp.issparse(counts) else [counts]
-    if data.valid is not None:
+    if isinstance(data.valid, ExpressedValidity):
+        parts.extend([data.valid.expressed, data.valid.groups])
+    elif data.valid is not None:
         parts.append(data.valid)
     parts.extend(data.conditions[k] for k in data.condition_keys)
     for part in parts:
