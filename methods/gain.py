@@ -4,10 +4,14 @@ The original architecture and defaults: generator and discriminator are 3-layer 
 on [data, mask] and [imputed data, hint]; hint rate 0.9, alpha 100, batch 128, 10,000 iterations,
 Adam, per-feature min-max scaling over observed training entries, missing inputs replaced by
 U(0, 0.01) noise. Changes from the original, as SPEC asks: no final sigmoid on the generator (a
-sigmoid caps imputations at the training maximum and squashes counts near it), estimates clamped at
-0, and rows with no observed entry handled (they get pure noise as input and add no reconstruction
-term; the research code divided by their zero observed count). Entries that are not valid
-measurements (scRNA dropouts) count as missing.
+sigmoid squashes the scaled values towards its asymptotes, compressing the large counts of every
+gene), estimates clamped at 0, and rows with no observed entry handled (they get pure noise as
+input and add no reconstruction term; the research code divided by their zero observed count).
+Entries that are not valid measurements (scRNA dropouts) count as missing. Without the sigmoid the
+ReLU generator extrapolates linearly: on pbmc a few query values far above their gene's training maximum turned into
+imputations of millions (RMSE 34,177). So inputs are clipped to each gene's training range and
+estimates kept within it (``clip_to_training_range``, a hard limit that leaves values inside the
+range untouched, unlike a sigmoid).
 """
 
 from __future__ import annotations
@@ -55,7 +59,7 @@ class MinMaxScaler:
     paper="Yoon, Jordon & van der Schaar 2018, GAIN: Missing Data Imputation using Generative Adversarial Nets, ICML",
 )
 class GainImputation(Method):
-    profiles = {"quick": {"iterations": 1500}, "paper": {"iterations": 10000}}
+    profiles = {"quick": {"iterations": 400}, "paper": {"iterations": 10000}}
 
     def __init__(
         self,
@@ -64,12 +68,14 @@ class GainImputation(Method):
         hint_rate: float = 0.9,
         alpha: float = 100.0,
         learning_rate: float = 1e-3,
+        clip_to_training_range: bool = True,
     ) -> None:
         self.iterations = iterations
         self.batch_size = batch_size
         self.hint_rate = hint_rate
         self.alpha = alpha
         self.learning_rate = learning_rate
+        self.clip_to_training_range = clip_to_training_range
         self.scaler: MinMaxScaler | None = None
         self.generator_net: nn.Module | None = None
         self.loss_curve: list[tuple[float, float]] = []
@@ -78,6 +84,8 @@ class GainImputation(Method):
         return None if self.generator_net is None else 2 * sum(p.numel() for p in self.generator_net.parameters())
 
     def _generator_input(self, x: torch.Tensor, m: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        if self.clip_to_training_range:
+            x = x.clamp(0.0, 1.0)
         noise = torch.rand(x.shape, generator=generator, device=x.device) * 0.01
         return torch.cat([m * x + (1 - m) * noise, m], dim=1)
 
@@ -130,6 +138,8 @@ class GainImputation(Method):
         for _ in range(n_samples):
             with ctx.autocast():
                 fake = net(self._generator_input(x, m, noise)).float()
+            if self.clip_to_training_range:
+                fake = fake.clamp(0.0, 1.0)
             samples.append(self.scaler.unscale(fake.cpu().numpy().astype(np.float64)))
         self.generator_net = net.cpu()
         estimates = np.stack(samples)

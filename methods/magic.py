@@ -5,6 +5,12 @@ held-out values too, SPEC section 9 bug 9), square-root transform, MAGIC diffusi
 then invert the square root and the normalisation (the research code left its output in sqrt
 scale) and round. ``knn`` is chosen on the validation split from a grid (the paper's 15..57).
 
+Entries that are not observed (dropouts, hidden targets) enter the diffusion at the gene's mean
+normalised value over observed training entries (``fill_unobserved="gene_mean"``), so neither the
+neighbour graph nor the smoothing reads a missing value as a measured zero; ``"zero"`` reproduces
+the research code's input (it multiplied the data by the retained mask), which pulls every
+imputation towards 0.
+
 MAGIC is transductive, so the cells to impute are diffused together with a seeded subsample of
 training cells (``reference_cells``; 0 = the query cells alone, as the research code did): complete
 training profiles make better neighbours than other masked cells. A query cell's observed library
@@ -15,6 +21,8 @@ the mask rate.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 
 from countsbench.config import ConfigError
@@ -22,7 +30,7 @@ from countsbench.context import RunContext
 from countsbench.data import CountData
 from countsbench.method import Method
 from countsbench.registry import register_method
-from methods.imputation_output import finish_imputation
+from methods.imputation_output import finish_imputation, observed_mask
 from tasks.masks import mcar_mask
 
 PAPER_KNN_GRID = ",".join(str(k) for k in range(15, 58, 6))  # 15, 21, ..., 57
@@ -57,6 +65,7 @@ class MagicImputation(Method):
         n_pca: int = 100,
         reference_cells: int = 5000,
         tuning_mask_rate: float = 0.5,
+        fill_unobserved: Literal["gene_mean", "zero"] = "gene_mean",
     ) -> None:
         """``knn=None`` tunes it on the validation split over ``knn_grid``, hiding a seeded MCAR
         share ``tuning_mask_rate`` of the valid validation entries; a given ``knn`` is used as is."""
@@ -67,6 +76,9 @@ class MagicImputation(Method):
         self.n_pca = n_pca
         self.reference_cells = reference_cells
         self.tuning_mask_rate = tuning_mask_rate
+        self.fill_unobserved = fill_unobserved
+        self.reference_observed: np.ndarray | None = None
+        self.gene_fill: np.ndarray | None = None
         self.reference: np.ndarray | None = None
         self.gene_share: np.ndarray | None = None
         self.rescale = 1.0
@@ -83,6 +95,12 @@ class MagicImputation(Method):
         if self.reference_cells < train.n_samples:
             rows = np.sort(ctx.rng(1).choice(rows, size=self.reference_cells, replace=False))
         self.reference = counts[rows].astype(np.float32)
+        observed = observed_mask(train)
+        self.reference_observed = observed[rows]
+        normalised = self.normalise(counts, np.maximum(libraries, 1.0))
+        self.gene_fill = np.where(observed, normalised, 0).sum(axis=0) / np.maximum(observed.sum(axis=0), 1)
+        if self.fill_unobserved == "zero":
+            self.gene_fill = np.zeros_like(self.gene_fill)
         if self.knn is not None:
             self.knn_selected = self.knn
             return
@@ -109,6 +127,10 @@ class MagicImputation(Method):
         estimate = observed / np.maximum(kept_share, 0.05)
         return np.where(observed > 0, estimate, self.rescale)
 
+    def normalise(self, counts: np.ndarray, libraries: np.ndarray) -> np.ndarray:
+        """sqrt(x / library * median library): MAGIC's recommended input."""
+        return np.sqrt(counts / libraries[:, None] * self.rescale)
+
     def _diffuse(self, data: CountData, target_mask: np.ndarray, knn: int, ctx: RunContext) -> np.ndarray:
         """MAGIC estimates (real-valued counts) for every entry of ``data``'s cells."""
         import magic
@@ -116,9 +138,14 @@ class MagicImputation(Method):
         query = data.dense().astype(np.float64)
         query_libraries = self.query_libraries(query, target_mask)
         reference = self.reference.astype(np.float64)
-        reference_libraries = np.maximum(reference.sum(axis=1), 1.0)
-        stacked = np.vstack([reference / reference_libraries[:, None], query / query_libraries[:, None]])
-        normalised = np.sqrt(stacked * self.rescale)
+        reference_part = self.normalise(reference, np.maximum(reference.sum(axis=1), 1.0))
+        query_part = self.normalise(query, query_libraries)
+        normalised = np.vstack(
+            [
+                np.where(self.reference_observed, reference_part, self.gene_fill),
+                np.where(observed_mask(data, target_mask), query_part, self.gene_fill),
+            ]
+        )
         n, d = normalised.shape
         n_pca = self.n_pca if self.n_pca < min(n, d) else None
         knn = min(knn, n - 2)

@@ -55,7 +55,7 @@ class LogStandardiser:
 )
 class ScidpmImputation(Method):
     profiles = {
-        "quick": {"epochs": 8, "channels": 32, "layers": 2, "heads": 4, "dropout": 0.0, "sample_steps": 50},
+        "quick": {"epochs": 20, "channels": 32, "layers": 2, "heads": 4, "dropout": 0.0, "sample_steps": 50},
         "paper": {"epochs": 200, "channels": 64, "layers": 4, "heads": 8, "dropout": 0.1, "sample_steps": 300},
     }
     inference_only = frozenset({"sample_steps", "eta", "clip_x0", "n_samples", "sample_batch_size"})

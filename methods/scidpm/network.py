@@ -4,6 +4,9 @@ Input per cell: two channels per gene, [conditioning values, noisy targets]; sid
 gene: a learned gene embedding and the conditioning mask. Each residual layer adds the projected
 diffusion-step embedding, mixes genes with one transformer encoder layer, adds the side
 information and applies a gated activation (Tashiro et al. 2021, CSDI section 5 / figure 6).
+One addition: tokens carry their gene embedding from the start (``gene_input``). In CSDI the side
+information enters only after each layer's attention, so the first layer attends over tokens that
+do not know their gene; with one or two layers that left the model nearly blind to gene identity.
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ class GeneDenoiser(nn.Module):
         self.step_dim = step_dim
         self.gene_embedding = nn.Embedding(n_genes, gene_dim)
         self.input_projection = nn.Linear(2, channels)
+        self.gene_input = nn.Linear(gene_dim, channels)
         self.step_mlp = nn.Sequential(
             nn.Linear(step_dim, step_dim), nn.SiLU(), nn.Linear(step_dim, step_dim), nn.SiLU()
         )
@@ -68,8 +72,8 @@ class GeneDenoiser(nn.Module):
         self, conditioning: torch.Tensor, noisy: torch.Tensor, cond_mask: torch.Tensor, steps: torch.Tensor
     ) -> torch.Tensor:
         b, g = conditioning.shape
-        x = torch.relu(self.input_projection(torch.stack([conditioning, noisy], dim=-1)))
         genes = self.gene_embedding.weight[None].expand(b, g, -1)
+        x = torch.relu(self.input_projection(torch.stack([conditioning, noisy], dim=-1))) + self.gene_input(genes)
         side = torch.cat([genes, cond_mask[..., None]], dim=-1)
         step = self.step_mlp(step_embedding(steps, self.step_dim))
         skips = 0.0
