@@ -120,7 +120,8 @@ class ForestDiffusionMethod(Method):
         raise ConfigError(
             f"forest_diffusion: this task has {d} features, above the quick profile's feature_budget of "
             f"{self.feature_budget}: {fits:,} XGBoost fits on {train.n_samples * self.duplicate_K:,} rows each, "
-            f"roughly {hours:,.1f} hours with n_jobs={self.n_jobs}; run it anyway with --profile paper "
+            f"roughly {hours:,.1f} hours at duplicate_K={self.duplicate_K} with n_jobs={self.n_jobs} (cost grows "
+            "with duplicate_K; the paper profile uses 100, a GPU helps); run it anyway with --profile paper "
             "(or --set feature_budget=none)"
         )
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from baseline_settings import BASELINES, TINY_CONFIGS, build
 
 from countsbench import RunContext
 from countsbench.method import Method
 from tasks.pbmc import pbmc_mcar
-from tests.baselines.conftest import BASELINES, TINY_CONFIGS, build
 
 
 @pytest.fixture(scope="module")
@@ -41,3 +41,14 @@ def test_contract_on_sample_dataset(name, sample, tmp_path):
     loaded = Method.load(tmp_path / name)
     assert isinstance(loaded, type(method))
     np.testing.assert_array_equal(loaded.impute(hidden, target, RunContext(seed=0)), out)
+
+
+@pytest.mark.parametrize("name", ["scidpm", "forest_diffusion", "hivae_poisson"])
+def test_multiple_imputation_returns_k_integer_draws(name, sample):
+    data, hidden, target = sample
+    method = build(name, TINY_CONFIGS[name])
+    method.fit(data.train, data.valid, RunContext(seed=0))
+    out = method.impute(hidden, target, RunContext(seed=0), n_samples=3)
+    assert out.shape == (3, *hidden.counts.shape) and out.dtype == np.int64 and out.min() >= 0
+    np.testing.assert_array_equal(out[:, ~target], np.broadcast_to(hidden.dense()[~target], (3, (~target).sum())))
+    assert not np.array_equal(out[0], out[1]), "the K imputations are identical"
