@@ -1,5 +1,16 @@
-"""Built-in methods: importing this package registers them (explicit discovery, no scanning)."""
+"""Built-in methods: importing this package registers them (explicit discovery, no scanning).
 
-from methods import naive  # noqa: F401
-from methods import countsdiff  # noqa: F401
-from methods import forest_diffusion, gain, hivae, magic, scidpm  # noqa: F401  (imputation baselines)
+naive: the controls; countsdiff: the reference (and Blackout); diffusion_baselines: Gaussian DDPM,
+MDLM, ReMDM; the rest: the published imputation baselines.
+"""
+
+from methods import (  # noqa: F401
+    countsdiff,
+    diffusion_baselines,
+    forest_diffusion,
+    gain,
+    hivae,
+    magic,
+    naive,
+    scidpm,
+)
