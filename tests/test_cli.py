@@ -27,11 +27,15 @@ def test_run_then_leaderboard(results_dir, capsys):
     assert len(list((results_dir / "cells").glob("*/result.json"))) == 6
     assert run_cli("leaderboard", "--task", "pbmc_mcar", "--results-dir", str(results_dir), "--format", "markdown") == 0
     table = capsys.readouterr().out
-    lines = [line for line in table.splitlines() if line.startswith("| ")]
-    assert lines[0].startswith("| method | n | rmse ↓")
-    methods = [line.split("|")[1].strip() for line in lines[1:]]
-    assert methods == ["conditional_mean", "mean", "zero"]  # ranked by RMSE, lower first
-    assert all(line.split("|")[2].strip() == "2" for line in lines[1:])
+    header, *rows = [
+        [cell.strip() for cell in line.strip("|").split("|")] for line in table.splitlines() if line.startswith("| ")
+    ]
+    assert header[0] == "method" and "rmse ↓" in header
+    by_method = {row[0]: dict(zip(header, row, strict=True)) for row in rows}
+    assert list(by_method) == ["conditional_mean", "mean", "zero"]  # ranked by RMSE, lower first
+    assert all(row["seeds ok"] == "2" for row in by_method.values())
+    rmse = {m: float(row["rmse ↓"].split()[0].strip("*")) for m, row in by_method.items()}
+    assert rmse["conditional_mean"] < rmse["mean"] < rmse["zero"]
 
 
 def test_plugin_method_runs_through_the_cli(results_dir, test_plugin, capsys):
