@@ -172,3 +172,15 @@ def test_synthetic_atlas_statistics():
     again = simulator.simulate(20_000, 300, seed=1)
     assert (again.counts != counts).nnz == 0
     assert abs(np.mean(dataset.split == "test") - 0.1) < 0.01
+
+
+def test_countsdiff_trains_and_imputes_on_a_sparse_atlas(tmp_path, results_dir):
+    from countsbench.runner import CellRequest, run_cell
+
+    dataset = preprocess(fake_fetal_adata(), cell_type_key="cell_type", condition_keys=FETAL.condition_keys, n_genes=20)
+    write_processed(tmp_path / "fetal.h5ad", dataset, "fetal", {})
+    tiny = {"steps": "5", "n_steps": "3", "dim": "8", "n_layers": "1", "batch_size": "16"}
+    request = CellRequest("countsdiff", "fetal_mcar", overrides=tiny, device="cpu")
+    result = run_cell(request, results_dir, data_dir=tmp_path, track=False)
+    assert result["status"] == "ok", result["error"]
+    assert result["config"]["n_steps"] == 3 and result["metrics"]["rmse"] > 0
