@@ -1,5 +1,6 @@
 """`countsbench ui` serves the MLflow UI whose REST API lists the recorded runs."""
 
+import contextlib
 import json
 import os
 import signal
@@ -9,6 +10,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
 
 from countsbench.runner import CellRequest, run_cell
 
@@ -27,9 +30,9 @@ def post(url: str, payload: dict) -> dict:
         return json.load(response)
 
 
-def test_ui_serves_the_runs(results_dir):
-    for seed in (0, 1):
-        run_cell(CellRequest("mean", "pbmc_mcar", seed=seed), results_dir)
+@contextlib.contextmanager
+def ui_server(results_dir: Path) -> Iterator[str]:
+    """`countsbench ui` on a free port, yielding its base URL once /health answers; stopped after."""
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "countsbench", "ui", "--results-dir", str(results_dir), "--port", str(port)],
@@ -50,6 +53,16 @@ def test_ui_serves_the_runs(results_dir):
             assert server.poll() is None, "the UI process exited"
             assert time.monotonic() < deadline, "the UI did not start within 90 s"
             time.sleep(0.5)
+        yield base
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+def test_ui_serves_the_runs(results_dir):
+    for seed in (0, 1):
+        run_cell(CellRequest("mean", "pbmc_mcar", seed=seed), results_dir)
+    with ui_server(results_dir) as base:
         experiments = post(base + "/api/2.0/mlflow/experiments/search", {"max_results": 10})["experiments"]
         (experiment,) = [e for e in experiments if e["name"] == "pbmc_mcar"]
         runs = post(base + "/api/2.0/mlflow/runs/search", {"experiment_ids": [experiment["experiment_id"]]})["runs"]
@@ -57,6 +70,3 @@ def test_ui_serves_the_runs(results_dir):
         assert seeds == ["0", "1"]
         with urllib.request.urlopen(base + "/", timeout=10) as response:
             assert response.status == 200 and b"<html" in response.read().lower()
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)

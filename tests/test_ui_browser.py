@@ -10,15 +10,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 
 import pytest
-from test_ui import free_port, post
+from test_ui import post, ui_server
 
 from countsbench.runner import CellRequest, run_cell
 
@@ -46,25 +41,7 @@ def test_mlflow_ui_shows_runs_and_metrics_in_chromium(results_dir):
     binary = chromium()
     for seed in (0, 1):
         run_cell(CellRequest("mean", "pbmc_mcar", seed=seed), results_dir, metrics=["rmse", "mae"])
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "countsbench", "ui", "--results-dir", str(results_dir), "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(base + "/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except (urllib.error.URLError, ConnectionError):
-                pass
-            assert server.poll() is None and time.monotonic() < deadline, "the UI did not start"
-            time.sleep(0.5)
+    with ui_server(results_dir) as base:
         experiments = post(base + "/api/2.0/mlflow/experiments/search", {"max_results": 10})["experiments"]
         (experiment,) = [e["experiment_id"] for e in experiments if e["name"] == "pbmc_mcar"]
         page = render(binary, f"{base}/#/experiments/{experiment}/runs")
@@ -72,6 +49,3 @@ def test_mlflow_ui_shows_runs_and_metrics_in_chromium(results_dir):
         runs = post(base + "/api/2.0/mlflow/runs/search", {"experiment_ids": [experiment]})["runs"]
         run_page = render(binary, f"{base}/#/experiments/{experiment}/runs/{runs[0]['info']['run_id']}")
         assert "rmse" in run_page and "mae" in run_page and "peak_memory_mb" in run_page
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
