@@ -53,6 +53,7 @@ def small_scvi(pbmc, metric_cache):
     patch.undo()
 
 
+@pytest.mark.scvi
 def test_scfid_is_zero_for_identical_sets_and_grows_with_the_perturbation(small_scvi, metric_cache):
     data = small_scvi
     truth = data.test.dense()
@@ -66,6 +67,7 @@ def test_scfid_is_zero_for_identical_sets_and_grows_with_the_perturbation(small_
     assert len(list((metric_cache / "scvi").iterdir())) == 1  # one model, reused by every score
 
 
+@pytest.mark.scvi
 def test_pretrained_scvi_matches_genes_by_name_and_refuses_foreign_genes(small_scvi, metric_cache):
     data = small_scvi
     truth = data.test.dense()
