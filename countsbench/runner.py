@@ -24,6 +24,7 @@ import scipy.sparse as sp
 from countsbench.config import ConfigError, resolve_config
 from countsbench.context import RunContext, resolve_device, seed_everything
 from countsbench.data import CountData, ExpressedValidity
+from countsbench.directions import direction_of
 from countsbench.evaluation import Evaluation, check_metrics, finite_or_none, metric_spec_for, score
 from countsbench.method import Method
 from countsbench.provenance import SCHEMA_VERSION, collect
@@ -367,7 +368,7 @@ def _directions(metrics: Mapping[str, Any]) -> dict[str, str]:
     directions = {}
     for name in metrics:
         spec = metric_spec_for(name)
-        directions[name] = spec.direction if spec.target is None else f"target:{spec.target}"
+        directions[name] = direction_of(spec)
     return directions
 
 

@@ -13,6 +13,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from countsbench.directions import direction_of
 from countsbench.evaluation import metric_spec_for
 
 TAG_PREFIX = "countsbench."
@@ -112,7 +113,7 @@ def _tags(result: dict) -> dict[str, str]:
     for name in result.get("metrics", {}):
         spec = metric_spec_for(name)
         if spec is not None:
-            tags[DIRECTION_TAG + name] = spec.direction if spec.target is None else f"target:{spec.target}"
+            tags[DIRECTION_TAG + name] = direction_of(spec)
     return tags
 
 
