@@ -1,3 +1,3 @@
 """Built-in metrics: importing this package registers them."""
 
-from metrics import distributional, downstream, generation, multiple, pointwise, scfid  # noqa: F401
+from metrics import distributional, downstream, generation, images, multiple, pointwise, scfid  # noqa: F401
