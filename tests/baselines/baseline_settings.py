@@ -32,7 +32,8 @@ LEARNING_CONFIGS = {
     "hivae_poisson": {"epochs": 100, "batch_size": 32},
     "hivae_gaussian": {"epochs": 100, "batch_size": 32},
     "scidpm": {
-        "epochs": 30,
+        "epochs": 1200,  # ~9,000 optimiser steps: a DDPM learns the gene-gene signal only then (30 epochs did not)
+        "learning_rate": 2e-3,
         "channels": 16,
         "layers": 1,
         "heads": 2,
