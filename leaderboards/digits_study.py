@@ -11,9 +11,11 @@ exactly the ``blackout`` method's sampler) and CountsDiff's default (cosine, gui
 Main cells are reported as mean ± standard error over seeds 0-2; they were chosen on seed 0, whose
 values they include (a small selection bias toward the chosen cells).
 
-Cells run one after another through `run_cell` (``--resume``: finished cells are skipped) and are logged
-to MLflow under ``--results-dir``; ``--out`` receives ``digits.md``, ``digits_fid_vs_guidance.png``,
-``digits_fid_vs_eta.png`` and ``digits_samples.png``.
+Cells run through the sweep driver on a pool of ``--workers`` processes (default 2; cells sharing a model
+never run at once), finished cells are skipped (resume), and results are logged to MLflow under
+``--results-dir``. While seed 0's grid is sampled, the other seeds' models train through one fixed cell
+per schedule (Blackout's, (fi, 1, 0.005) and the default), so stage 2 only samples. ``--out`` receives
+``digits.md``, ``digits_fid_vs_guidance.png``, ``digits_fid_vs_eta.png`` and ``digits_samples.png``.
 """
 
 from __future__ import annotations
@@ -29,8 +31,12 @@ from pathlib import Path
 import numpy as np
 
 from countsbench.config import parse_assignments
+from countsbench.executors import make_executor
+from countsbench.executors.driver import SweepSettings, run_sweep
+from countsbench.executors.planning import plan_cells
+from countsbench.executors.progress import Progress
 from countsbench.registry import REGISTRY
-from countsbench.runner import CellRequest, run_cell
+from countsbench.runner import CellRequest
 
 TASK = "digits"
 METHOD = "countsdiff"
@@ -40,10 +46,6 @@ ETAS = (0.0, 0.005, 0.02, 0.05)
 METRICS = ("fid", "inception_score", "class_accuracy")
 BLACKOUT = ("fi_discrete", 1.0, 0.0)
 DEFAULT = ("cosine", 1.0, 0.005)
-#: Sampling steps of the study (the quick U-Net preset's); fi_discrete samples a sub-grid of its K = 1000.
-STUDY_SETTINGS: dict[str, object] = {}
-
-
 Config = tuple[str, float, float]
 
 
@@ -52,12 +54,23 @@ def overrides(config: Config, extra: dict) -> dict:
     return {"schedule": schedule, "guidance": guidance, "attrition": "rescaled", "eta": eta, **extra}
 
 
-def run(config: Config, seed: int, extra: dict, results_dir: Path) -> dict:
-    request = CellRequest(METHOD, TASK, seed, overrides=overrides(config, extra), device="cpu")
-    result = run_cell(request, results_dir, resume=True, log=lambda message: print(message, file=sys.stderr))
-    fid = result["metrics"].get("fid")
-    print(f"{config} seed {seed}: {result['status']} fid={fid} ({result['costs']['duration_s']:.0f} s)", flush=True)
-    return result
+def request(config: Config, seed: int, extra: dict) -> CellRequest:
+    return CellRequest(METHOD, TASK, seed, overrides=overrides(config, extra), device="cpu")
+
+
+def run_cells(requests: list[CellRequest], results_dir: Path, workers: int) -> dict[tuple, dict]:
+    """Run the cells through the sweep driver (a process pool; ``--resume``); results by (config, seed)."""
+    cells = plan_cells(requests)
+    settings = SweepSettings(results_dir=results_dir, resume=True)
+    executor = make_executor("pool" if workers > 1 else "sequential", Path(results_dir) / "sweep", workers)
+    report = run_sweep(cells, executor, settings, Progress(len(cells)))
+    by_key = {}
+    for cell in cells:
+        config = cell.request.overrides
+        result = report.results[cell.cell_id]
+        by_key[(config["schedule"], config["guidance"], config["eta"]), cell.request.seed] = result
+        print(f"{cell.label}: {result['status']} fid={result['metrics'].get('fid')}", flush=True)
+    return by_key
 
 
 def value(result: dict, metric: str) -> float:
@@ -165,10 +178,14 @@ def sample_panel(results: dict[str, dict], results_dir: Path, out: Path) -> Path
         with Image.open(path) as picture:
             tiles.append(picture.crop((0, 0, picture.width // 2 - 16, picture.height)).copy())
         path.unlink()
-    panel = Image.new("L", (sum(t.width for t in tiles) + 16 * len(tiles), tiles[0].height), 255)
+    from PIL import ImageDraw
+
+    caption = 14
+    panel = Image.new("L", (sum(t.width for t in tiles) + 16 * len(tiles), tiles[0].height + caption), 255)
     x = 0
-    for tile in tiles:
-        panel.paste(tile, (x, 0))
+    for name, tile in zip(results, tiles, strict=True):
+        ImageDraw.Draw(panel).text((x + 2, 1), name, fill=0)
+        panel.paste(tile, (x, caption))
         x += tile.width + 16
     path = out / "digits_samples.png"
     panel.save(path)
@@ -181,14 +198,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path(__file__).parent)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="first: full grid; rest: main cells")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="extra CountsDiff settings")
+    parser.add_argument("--workers", type=int, default=2, help="cells run at once (the sweep's process pool)")
     args = parser.parse_args(argv)
     REGISTRY.load_all()
-    extra = {**STUDY_SETTINGS, **parse_assignments(args.set)}
+    extra = parse_assignments(args.set)
     first, *others = args.seeds
-    stage1 = {c: run(c, first, extra, args.results_dir) for c in itertools.product(SCHEDULES, GUIDANCES, ETAS)}
-    main = {c: [stage1[c]] for c in main_configs(stage1)}
-    for seed, config in itertools.product(others, list(main)):
-        main[config].append(run(config, seed, extra, args.results_dir))
+    # Stage 1: the grid on the first seed, plus, on the other seeds, one fixed cell per schedule so that
+    # every (schedule, seed) model trains while the grid is sampled (two workers).
+    grid = list(itertools.product(SCHEDULES, GUIDANCES, ETAS))
+    fixed = [BLACKOUT, ("fi", 1.0, 0.005), DEFAULT]
+    requests = [request(c, first, extra) for c in grid] + [request(c, s, extra) for s in others for c in fixed]
+    done = run_cells(requests, args.results_dir, args.workers)
+    stage1 = {c: done[c, first] for c in grid}
+    # Stage 2: each schedule's best seed-0 configuration on the other seeds (models cached: sampling only).
+    configs = main_configs(stage1)
+    done.update(run_cells([request(c, s, extra) for s in others for c in configs], args.results_dir, args.workers))
+    main = {c: [done[c, s] for s in args.seeds] for c in configs}
     args.out.mkdir(parents=True, exist_ok=True)
     command = "python -m leaderboards.digits_study " + " ".join(argv if argv is not None else sys.argv[1:])
     print(render(stage1, main, args.results_dir, args.out, command.strip(), extra))
@@ -198,7 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def render(stage1, main, results_dir: Path, out: Path, command: str, extra: dict) -> Path:
     line_plots(stage1, out)
     best = min(main, key=lambda c: mean_se([value(r, "fid") for r in main[c]])[0])
-    panel = {"blackout": stage1[BLACKOUT], "best": stage1[best]}
+    panel = {f"Blackout: {label(BLACKOUT)}": stage1[BLACKOUT], f"best: {label(best)}": stage1[best]}
     sample_panel(panel, results_dir, out)
     example = next(iter(stage1.values()))
     text = "# Design-space study: CountsDiff on digits\n\n"
@@ -207,7 +232,7 @@ def render(stage1, main, results_dir: Path, out: Path, command: str, extra: dict
     for metric in METRICS:
         text += f"\n## Seed 0 grid: {metric}\n\n" + grid_table(stage1, metric)
     text += "\n![FID vs guidance](digits_fid_vs_guidance.png)\n\n![FID vs eta](digits_fid_vs_eta.png)\n"
-    text += f"\n![samples: Blackout (left) and {label(best)} (right), seed 0](digits_samples.png)\n"
+    text += f"\n![samples, one row per class: Blackout (left) and {label(best)} (right), seed 0](digits_samples.png)\n"
     text += "\n## Settings\n\n```json\n" + json.dumps({**example["config"], **extra}, indent=1, sort_keys=True)
     text += "\n```\n"
     path = out / "digits.md"

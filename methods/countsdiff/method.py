@@ -57,15 +57,16 @@ NETWORK_PRESETS: dict[tuple[str, str], dict[str, Any]] = {
         "output_scale": True,  # a small network learns the large counts of high genes in minutes (see report)
     },
     ("transformer", "paper"): {"dim": 64, "n_heads": 4, "n_layers": 3, "steps": 100_000, "batch_size": 512},
-    ("unet", "quick"): {
-        "unet_channels": "32,64",
+    ("unet", "quick"): {  # digits in minutes on a loaded 2-core CPU; 50 steps beat 100 (FID 18.9 vs 28.0)
+        "unet_channels": "16,32",
         "unet_layers_per_block": 1,
-        "unet_attention_resolutions": "4",
+        "unet_attention_resolutions": "",
         "dropout": 0.0,
-        "steps": 1500,
+        "steps": 1000,
         "batch_size": 64,
         "lr": 1e-3,
         "ema_decay": 0.999,
+        "n_steps": 50,
     },
     ("unet", "paper"): {"steps": 1_000_000, "batch_size": 128},
 }
