@@ -2,6 +2,8 @@
 
 `export_task` writes ``<task>.md``, ``<task>.csv``, ``<task>.html`` and ``<task>.png`` (the bar plots)
 into a directory; `countsbench leaderboard --export leaderboards/` regenerates the committed snapshots.
+Hand-written notes (how the runs were made, a reading of the table) go below `NOTES_MARKER` in the
+Markdown file: a re-export replaces the table and keeps them.
 """
 
 from __future__ import annotations
@@ -24,6 +26,10 @@ LEGEND = (
     "Failed: seeds whose latest run failed; missing: seeds other rows ran but this row did not. "
     "Train time excludes runs that reused a model fitted by another cell."
 )
+
+
+#: Everything below this line of an exported ``<task>.md`` is kept when the table is re-exported.
+NOTES_MARKER = "<!-- countsbench: notes below this line are kept when the leaderboard is re-exported -->"
 
 
 def markdown(board: Leaderboard) -> str:
@@ -106,8 +112,23 @@ def export_task(board: Leaderboard, directory: Path) -> list[Path]:
     plot = directory / f"{board.task}.png"
     bar_plots(board, plot)
     written = [plot]
-    for suffix, text in (("md", markdown(board)), ("csv", csv_text(board)), ("html", html_page(board, plot.name))):
+    markdown_path = directory / f"{board.task}.md"
+    notes = _kept_notes(markdown_path)
+    for suffix, text in (
+        ("md", markdown(board) + notes),
+        ("csv", csv_text(board)),
+        ("html", html_page(board, plot.name)),
+    ):
         path = directory / f"{board.task}.{suffix}"
         path.write_text(text)
         written.append(path)
     return written
+
+
+def _kept_notes(path: Path) -> str:
+    """The marker and the notes after it in an earlier export of ``path`` ("" when there are none)."""
+    if not path.is_file():
+        return ""
+    text = path.read_text()
+    at = text.find(NOTES_MARKER)
+    return "" if at < 0 else "\n" + text[at:]

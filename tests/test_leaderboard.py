@@ -150,6 +150,17 @@ def test_exports(board, tmp_path):
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
 
 
+def test_reexport_keeps_notes_below_the_marker(board, tmp_path):
+    from leaderboards.export import NOTES_MARKER
+
+    (path,) = [p for p in export_task(board, tmp_path) if p.suffix == ".md"]
+    path.write_text(path.read_text().replace("| zero |", "| stale |") + f"\n{NOTES_MARKER}\n\nCountsDiff wins here.\n")
+    export_task(board, tmp_path)
+    text = path.read_text()
+    assert "| stale |" not in text and "| zero |" in text  # the table is rebuilt
+    assert text.count(NOTES_MARKER) == 1 and text.endswith("CountsDiff wins here.\n")
+
+
 def test_leaderboard_export_command(logged, monkeypatch, tmp_path, capsys):
     from countsbench.cli import main
 
