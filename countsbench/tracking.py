@@ -9,8 +9,10 @@ twice, so ``--resume`` after a crash between the JSON and the MLflow write leave
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from countsbench.directions import direction_of
@@ -33,6 +35,18 @@ def _quiet_mlflow() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
+@contextlib.contextmanager
+def _exclusive(lock_file: Path) -> Iterator[None]:
+    """Hold an exclusive advisory lock on ``lock_file`` (created if needed) for the block."""
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_file, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 class Tracker:
     """A thin wrapper over `mlflow.MlflowClient` for countsbench results."""
 
@@ -42,7 +56,11 @@ class Tracker:
 
         self.results_dir = Path(results_dir).resolve()
         self.uri = tracking_uri(self.results_dir)
-        self.client = MlflowClient(tracking_uri=self.uri)
+        # MLflow creates the SQLite schema on first use; two `countsbench run`s starting together on a
+        # new results directory would both run its migrations and one would fail. Serialise that step.
+        with _exclusive(self.results_dir / ".mlflow.lock"):
+            self.client = MlflowClient(tracking_uri=self.uri)
+            self.client.search_experiments(max_results=1)
 
     def experiment_id(self, task: str, create: bool = True) -> str | None:
         from mlflow.exceptions import MlflowException

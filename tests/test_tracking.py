@@ -62,3 +62,18 @@ def test_row_mean_and_standard_error_by_hand():
     assert mean == pytest.approx(7 / 3)
     # sample standard deviation of (1, 2, 4) is sqrt(7/3); s.e. = sd / sqrt(3)
     assert se == pytest.approx((7 / 3) ** 0.5 / 3**0.5)
+
+
+def test_trackers_started_together_on_a_new_directory_all_succeed(tmp_path):
+    """Several drivers (`countsbench run` in a shell loop with &) open one new SQLite store at once."""
+    import subprocess
+    import sys
+
+    code = "import sys; from countsbench.tracking import Tracker; Tracker(sys.argv[1]).experiment_id('pbmc_mcar')"
+    store = tmp_path / "results"
+    processes = [
+        subprocess.Popen([sys.executable, "-c", code, str(store)], stderr=subprocess.PIPE, text=True) for _ in range(4)
+    ]
+    errors = [p.communicate()[1] for p in processes]
+    assert [p.returncode for p in processes] == [0] * 4, errors
+    assert len(Tracker(store).client.search_experiments()) == 2  # "Default" and pbmc_mcar, once
