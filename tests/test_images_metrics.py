@@ -5,6 +5,7 @@ import shutil
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from scipy import linalg
 
@@ -146,12 +147,21 @@ def test_sample_grid_has_a_row_per_class(digits, tmp_path):
         assert picture.width == 4 * (2 * (10 * 9 + 1) + 8)  # generated, a white gap, real
 
 
-def test_cli_runs_a_tiny_digits_generation_with_image_metrics_and_a_grid(digits, cache, results_dir, capsys):
+@pytest.fixture()
+def one_thread():
+    """One torch thread: on a loaded shared CPU, two spinning threads per process slow training tenfold."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_cli_runs_a_tiny_digits_generation_with_image_metrics_and_a_grid(digits, cache, results_dir, one_thread):
     from countsbench.cli import main
 
     # Reuse this module's trained classifier (the results directory's metric cache) to keep the test fast.
     shutil.copytree(cache / "digits_classifier", results_dir / "cache" / "digits_classifier")
-    settings = ["steps=30", "n_steps=4", "unet_channels=16,32", "batch_size=16"]
+    settings = ["steps=10", "n_steps=2", "unet_channels=8,16", "batch_size=16"]
     args = ["run", "--method", "countsdiff", "--task", "digits", "--results-dir", str(results_dir)]
     assert main(args + [item for pair in settings for item in ("--set", pair)]) == 0
     (path,) = (results_dir / "cells").glob("*/result.json")
