@@ -136,7 +136,7 @@ def main_table(main: dict[Config, list[dict]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def line_plots(stage1: dict[Config, dict], out: Path) -> list[Path]:
+def line_plots(stage1: dict[Config, dict], out: Path, floor: float) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -150,10 +150,12 @@ def line_plots(stage1: dict[Config, dict], out: Path) -> list[Path]:
                 configs = [(schedule, x, line) if x_name == "guidance" else (schedule, line, x) for x in xs]
                 fids = [value(stage1.get(c, {"status": "missing"}), "fid") for c in configs]
                 ax.plot(range(len(xs)), fids, marker="o", label=f"{line_name}={line:g}")
+            ax.axhline(floor, color="grey", linestyle="--", linewidth=0.8, label="real vs real")
+            ax.set_yscale("log")
             ax.set_xticks(range(len(xs)), [f"{x:g}" for x in xs])
             ax.set_xlabel(x_name + (" w" if x_name == "guidance" else " (rescaled attrition)"))
             ax.set_title(f"schedule {schedule}", fontsize=10)
-        axes[0].set_ylabel("FID (digits CNN features, seed 0) ↓")
+        axes[0].set_ylabel("FID (digits CNN features, seed 0, log scale) ↓")
         axes[-1].legend(fontsize=8)
         figure.suptitle(f"digits: FID vs {x_name}", fontsize=11)
         figure.tight_layout()
@@ -249,7 +251,7 @@ def kept_reading(path: Path) -> str:
 
 
 def render(stage1, main, results_dir: Path, out: Path, command: str, extra: dict) -> Path:
-    line_plots(stage1, out)
+
     best = min(main, key=lambda c: mean_se([value(r, "fid") for r in main[c]])[0])
     panel = {f"Blackout: {label(BLACKOUT)}": stage1[BLACKOUT], f"best: {label(best)}": stage1[best]}
     sample_panel(panel, results_dir, out)
@@ -257,6 +259,7 @@ def render(stage1, main, results_dir: Path, out: Path, command: str, extra: dict
     text = "# Design-space study: CountsDiff on digits\n\n"
     text += f"Produced by `{command}` (quick profile, CPU).\n\n"
     floor, n_real = reference_fid(results_dir)
+    line_plots(stage1, out, floor)
     text += "## Main cells (mean ± s.e. over seeds)\n\n" + main_table(main)
     text += (
         f"\nReference: {n_real} real training images (the test split's class counts) score FID {floor:.1f} "
