@@ -9,7 +9,9 @@ times. Stage 2 (seeds 1 and 2): the main cells: each schedule's best stage-1 con
 Blackout configuration (``fi_discrete``, guidance 1 = the plain conditional rates, eta 0 = pure birth:
 exactly the ``blackout`` method's sampler) and CountsDiff's default (cosine, guidance 1, eta 0.005).
 Main cells are reported as mean ± standard error over seeds 0-2; they were chosen on seed 0, whose
-values they include (a small selection bias toward the chosen cells).
+values they include (a small selection bias toward the chosen cells). Stage 3 re-samples the same
+models on other time grids (inference only): the main cells on a grid uniform in alpha
+(``time_spacing=alpha``, every seed) and Blackout on its own 1000-step grid (first seed).
 
 Cells run through the sweep driver on a pool of ``--workers`` processes (default 2; cells sharing a model
 never run at once), finished cells are skipped (resume), and results are logged to MLflow under
@@ -47,6 +49,16 @@ METRICS = ("fid", "inception_score", "class_accuracy")
 BLACKOUT = ("fi_discrete", 1.0, 0.0)
 DEFAULT = ("cosine", 1.0, 0.005)
 Config = tuple[str, float, float]
+#: Stage 3: (name, sampler settings, which seeds): the main cells on a grid uniform in alpha (every seed),
+#: Blackout on its own K = 1000 grid (the first seed: 20 times the sampling cost).
+SAMPLING_VARIANTS = (
+    ("alpha", {"time_spacing": "alpha"}, lambda seeds: list(seeds)),
+    ("own grid", {"n_steps": 1000}, lambda seeds: list(seeds[:1])),
+)
+
+
+def describe(settings: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in settings.items())
 
 
 def overrides(config: Config, extra: dict) -> dict:
@@ -120,19 +132,20 @@ def grid_table(stage1: dict[Config, dict], metric: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main_table(main: dict[Config, list[dict]]) -> str:
+def main_table(rows: dict[str, list[dict]]) -> str:
+    """One row per labelled configuration, mean ± s.e. over its seeds, best FID first."""
     header = "| configuration | seeds | FID ↓ | IS ↑ | class accuracy ↑ | sampling s |"
     lines = [header, "|---|---|---|---|---|---|"]
-    order = sorted(main, key=lambda c: mean_se([value(r, "fid") for r in main[c]])[0])
-    for config in order:
-        results = main[config]
+    order = sorted(rows, key=lambda name: mean_se([value(r, "fid") for r in rows[name]])[0])
+    for name in order:
+        results = rows[name]
         cells = []
         for metric in METRICS:
             m, se = mean_se([value(r, metric) for r in results])
             cells.append(f"{m:.3g} ± {se:.2g}" if math.isfinite(se) else f"{m:.3g}")
         sampling = np.mean([r["costs"].get("infer_s", math.nan) for r in results])
         seeds = ",".join(str(r["seed"]) for r in results if r["status"] == "ok")
-        lines.append(f"| {label(config)} | {seeds} | " + " | ".join(cells) + f" | {sampling:.0f} |")
+        lines.append(f"| {name} | {seeds} | " + " | ".join(cells) + f" | {sampling:.0f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -215,11 +228,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     stage1 = {c: done[c, first] for c in grid}
     # Stage 2: each schedule's best seed-0 configuration on the other seeds (models cached: sampling only).
     configs = main_configs(stage1)
-    done.update(run_cells([request(c, s, extra) for s in others for c in configs], args.results_dir, args.workers))
+    pool = (args.results_dir, args.workers)
+    done.update(run_cells([request(c, s, extra) for s in others for c in configs], *pool))
     main = {c: [done[c, s] for s in args.seeds] for c in configs}
+    # Stage 3: the sampling grid. With 50 steps uniform in time, the fi schedules (64% of whose change lies in
+    # t in [0.45, 0.55], SPEC section 2) birth most pixels in a few steps; re-sample the main cells on a grid
+    # uniform in alpha, and Blackout on its own 1000-step grid (first seed), with the same trained models.
+    grids = {}
+    for name, settings, seeds in SAMPLING_VARIANTS:
+        chosen = configs if name == "alpha" else [BLACKOUT]
+        cells = run_cells([request(c, s, {**extra, **settings}) for s in seeds(args.seeds) for c in chosen], *pool)
+        grids.update({f"{label(c)}, {describe(settings)}": [cells[c, s] for s in seeds(args.seeds)] for c in chosen})
     args.out.mkdir(parents=True, exist_ok=True)
     command = "python -m leaderboards.digits_study " + " ".join(argv if argv is not None else sys.argv[1:])
-    print(render(stage1, main, args.results_dir, args.out, command.strip(), extra))
+    print(render(stage1, main, grids, args.results_dir, args.out, command.strip(), extra))
     return 0
 
 
@@ -250,8 +272,7 @@ def kept_reading(path: Path) -> str:
     return text[start:] if start >= 0 else ""
 
 
-def render(stage1, main, results_dir: Path, out: Path, command: str, extra: dict) -> Path:
-
+def render(stage1, main, grids, results_dir: Path, out: Path, command: str, extra: dict) -> Path:
     best = min(main, key=lambda c: mean_se([value(r, "fid") for r in main[c]])[0])
     panel = {f"Blackout: {label(BLACKOUT)}": stage1[BLACKOUT], f"best: {label(best)}": stage1[best]}
     sample_panel(panel, results_dir, out)
@@ -260,11 +281,12 @@ def render(stage1, main, results_dir: Path, out: Path, command: str, extra: dict
     text += f"Produced by `{command}` (quick profile, CPU).\n\n"
     floor, n_real = reference_fid(results_dir)
     line_plots(stage1, out, floor)
-    text += "## Main cells (mean ± s.e. over seeds)\n\n" + main_table(main)
+    text += "## Main cells (mean ± s.e. over seeds)\n\n" + main_table({label(c): rs for c, rs in main.items()})
     text += (
         f"\nReference: {n_real} real training images (the test split's class counts) score FID {floor:.1f} "
         "against the test split: the floor a perfect sampler would reach with this many samples.\n"
     )
+    text += "\n## The sampling grid (same models, other time grids)\n\n" + main_table(grids)
     for metric in METRICS:
         text += f"\n## Seed 0 grid: {metric}\n\n" + grid_table(stage1, metric)
     text += "\n![FID vs guidance](digits_fid_vs_guidance.png)\n\n![FID vs eta](digits_fid_vs_eta.png)\n"
