@@ -17,7 +17,8 @@ Cells run through the sweep driver on a pool of ``--workers`` processes (default
 never run at once), finished cells are skipped (resume), and results are logged to MLflow under
 ``--results-dir``. While seed 0's grid is sampled, the other seeds' models train through one fixed cell
 per schedule (Blackout's, (fi, 1, 0.005) and the default), so stage 2 only samples. ``--out`` receives
-``digits.md``, ``digits_fid_vs_guidance.png``, ``digits_fid_vs_eta.png`` and ``digits_samples.png``.
+``digits.md``, ``digits_fid_vs_guidance.png``, ``digits_fid_vs_eta.png`` and ``digits_samples.png``; a
+hand-written reading below `leaderboards.export.NOTES_MARKER` in ``digits.md`` is kept on regeneration.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from countsbench.executors.planning import plan_cells
 from countsbench.executors.progress import Progress
 from countsbench.registry import REGISTRY
 from countsbench.runner import CellRequest
+from leaderboards.export import _kept_notes
 
 TASK = "digits"
 METHOD = "countsdiff"
@@ -263,15 +265,6 @@ def reference_fid(results_dir: Path) -> tuple[float, int]:
     return score(evaluation, ["fid"])["fid"], len(picked)
 
 
-def kept_reading(path: Path) -> str:
-    """The hand-written "## Reading" section of an existing snapshot, carried over on regeneration."""
-    if not path.is_file():
-        return ""
-    text = path.read_text()
-    start = text.find("\n## Reading")
-    return text[start:] if start >= 0 else ""
-
-
 def render(stage1, main, grids, results_dir: Path, out: Path, command: str, extra: dict) -> Path:
     best = min(main, key=lambda c: mean_se([value(r, "fid") for r in main[c]])[0])
     panel = {f"Blackout: {label(BLACKOUT)}": stage1[BLACKOUT], f"best: {label(best)}": stage1[best]}
@@ -294,7 +287,7 @@ def render(stage1, main, grids, results_dir: Path, out: Path, command: str, extr
     text += "\n## Settings\n\n```json\n" + json.dumps({**example["config"], **extra}, indent=1, sort_keys=True)
     text += "\n```\n"
     path = out / "digits.md"
-    path.write_text(text + kept_reading(path))
+    path.write_text(text + _kept_notes(path))
     return path
 
 
