@@ -9,6 +9,7 @@ from torch.nn import functional as F
 
 from countsbench.data import CountData
 from methods.countsdiff.networks import NetworkConfig, build_backbone
+from methods.naive import valid_gene_means
 
 
 class Denoiser(nn.Module):
@@ -40,7 +41,6 @@ class Denoiser(nn.Module):
 
 
 def feature_scales(data: CountData) -> torch.Tensor:
-    """Per-feature mean of the valid training counts, at least 1 (the ``output_scale`` option)."""
-    valid = data.valid_mask()
-    totals = np.where(valid, data.dense(), 0).sum(axis=0)
-    return torch.as_tensor(np.maximum(totals / np.maximum(valid.sum(axis=0), 1), 1.0), dtype=torch.float32)
+    """Per-feature mean of the valid training counts, at least 1 (the ``output_scale`` option).
+    Streamed in row blocks: an atlas is never densified whole."""
+    return torch.as_tensor(np.maximum(valid_gene_means(data), 1.0), dtype=torch.float32)
