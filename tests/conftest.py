@@ -29,3 +29,15 @@ def test_plugin(monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.syspath_prepend(str(PLUGIN_DIR))
     sys.modules.pop("countsbench_test_plugin", None)
     return "countsbench_test_plugin"
+
+
+@pytest.fixture()
+def one_thread():
+    """One torch intra-op thread for the test: tiny networks run fastest on one, and on a loaded 2-core
+    machine two spinning threads per process slowed training several-fold."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

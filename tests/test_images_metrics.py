@@ -5,7 +5,6 @@ import shutil
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 from scipy import linalg
 
@@ -145,15 +144,6 @@ def test_sample_grid_has_a_row_per_class(digits, tmp_path):
     with Image.open(path) as picture:
         assert picture.height == 4 * (10 * 9 + 1)  # 10 class rows of 8 pixels plus gaps, enlarged 4x
         assert picture.width == 4 * (2 * (10 * 9 + 1) + 8)  # generated, a white gap, real
-
-
-@pytest.fixture()
-def one_thread():
-    """One torch thread: on a loaded shared CPU, two spinning threads per process slow training tenfold."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_cli_runs_a_tiny_digits_generation_with_image_metrics_and_a_grid(digits, cache, results_dir, one_thread):

@@ -6,20 +6,15 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
-import torch
 
 from countsbench import CountData
 from tasks.masks import mcar_mask
 
 
 @pytest.fixture(autouse=True)
-def one_torch_thread():
-    """The baselines' test networks are tiny: a second intra-op thread only adds synchronisation
-    (the scIDPMs learning test took over 4x longer with 2 threads on a busy 2-core machine)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+def baselines_on_one_thread(one_thread):
+    """Every baseline test: the networks are tiny (the scIDPMs learning test took over 4x longer with
+    2 threads on a busy 2-core machine)."""
 
 
 @dataclass(frozen=True)

@@ -101,15 +101,6 @@ def total_variation(samples: np.ndarray, pmf: np.ndarray) -> float:
     return 0.5 * (np.abs(empirical[: len(pmf)] / len(samples) - pmf).sum() + tail + max(0.0, 1 - pmf.sum()))
 
 
-@pytest.fixture()
-def one_thread():
-    """Tiny models run fastest on one thread (and a loaded CI machine punishes oversubscription)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.mark.slow
 def test_learns_a_one_dimensional_poisson_mixture(one_thread):
     """Train on 0.5 Poisson(2) + 0.5 Poisson(15) and test the samples' distribution.
