@@ -3,7 +3,8 @@
 Contract:
 - ``__init__`` takes the hyperparameters as keyword arguments with type hints and defaults; the
   runner builds the method from the resolved config (constructor defaults < profile < ``--set``) and
-  records that config with the run.
+  records that config with the run. Methods keep each as an attribute of the same name (``config``
+  reads them back; the runner resets inference-only ones on a cached model).
 - ``defaults(profile, task)`` gives a profile's defaults, which may depend on the task (its kind,
   its data shape, whether it has conditions).
 - ``fit(train, valid, ctx)`` learns from the training split (``valid`` is for early stopping or
@@ -19,6 +20,7 @@ Contract:
 
 from __future__ import annotations
 
+import inspect
 import pickle
 from collections.abc import Mapping
 from pathlib import Path
@@ -41,6 +43,12 @@ class Method:
     #: Hyperparameters that only affect inference (imputation or sampling), not ``fit``. A fitted
     #: model is reused across runs whose configs differ only in these keys ("train once, impute many").
     inference_only: ClassVar[frozenset[str]] = frozenset()
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The hyperparameters as the constructor takes them, read back from their same-name attributes."""
+        names = inspect.signature(type(self).__init__).parameters
+        return {name: getattr(self, name) for name in names if name != "self"}
 
     @classmethod
     def defaults(cls, profile: str, task: TaskInfo) -> dict[str, Any]:

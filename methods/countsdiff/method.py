@@ -157,12 +157,6 @@ class CountsDiff(Method):
         self.losses: list[float] = []
 
     @property
-    def config(self) -> dict[str, Any]:
-        """The hyperparameters, as the constructor takes them."""
-        names = inspect.signature(type(self).__init__).parameters
-        return {name: getattr(self, name) for name in names if name != "self"}
-
-    @property
     def alpha_schedule(self) -> AlphaSchedule:
         return make_schedule(self.schedule, self.fi_horizon, self.discrete_grid)
 

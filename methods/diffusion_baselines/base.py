@@ -4,7 +4,6 @@ imputation, persistence. A family supplies `build_model`, `loss` and `reverse` (
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import pickle
 from collections.abc import Mapping
 from pathlib import Path
@@ -55,11 +54,6 @@ class DiffusionBaseline(Method):
         self.n_features = 0
         self.max_count = 0
         self.losses: list[float] = []
-
-    @property
-    def config(self) -> dict[str, Any]:
-        names = inspect.signature(type(self).__init__).parameters
-        return {name: getattr(self, name) for name in names if name != "self"}
 
     @classmethod
     def defaults(cls, profile: str, task: TaskInfo) -> dict[str, Any]:
