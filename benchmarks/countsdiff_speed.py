@@ -31,8 +31,8 @@ from countsbench.context import RunContext, cpu_threads, resolve_device
 from countsbench.data import CountData
 from countsbench.task import TaskInfo
 from methods.countsdiff import CountsDiff
-from methods.countsdiff.inference import SamplerSettings, generate, impute
-from methods.countsdiff.trainer import Trainer, TrainingRows
+from methods.diffusion.rows import TrainingRows
+from methods.diffusion.training import Trainer
 
 
 @dataclass(frozen=True)
@@ -72,17 +72,18 @@ def synthetic_data(case: Case, n: int, seed: int = 0) -> tuple[CountData, np.nda
 
 
 class TimedForward(torch.nn.Module):
-    """Wraps a denoiser and accumulates the wall time of its forward calls (synchronising on CUDA)."""
+    """Wraps a denoiser and accumulates the wall time of its network calls (synchronising on CUDA)."""
 
     def __init__(self, inner: torch.nn.Module) -> None:
         super().__init__()
         self.inner, self.seconds, self.calls = inner, 0.0, 0
         self.config = inner.config
+        self.rate_scale = inner.rate_scale
 
-    def forward(self, *args, **kwargs):
+    def unit_rates(self, *args, **kwargs):
         _sync()
         start = time.perf_counter()
-        out = self.inner(*args, **kwargs)
+        out = self.inner.unit_rates(*args, **kwargs)
         _sync()
         self.seconds += time.perf_counter() - start
         self.calls += 1
@@ -101,10 +102,9 @@ def bench(case: Case, device: str, seconds: float, max_sampling_steps: int) -> d
     ctx = RunContext(seed=0, device=device, profile=case.profile, show_progress=False)
     train, _ = synthetic_data(case, max(method.batch_size, 64))
     torch.manual_seed(0)
-    from methods.countsdiff.denoiser import Denoiser
-
-    denoiser = Denoiser(method.network_config(train), train.max_value)
-    trainer = Trainer(denoiser, method.alpha_schedule, method.training_config(), ctx)
+    method.spec = method.model_spec(train)
+    denoiser = method.build_model(method.spec)
+    trainer = Trainer(denoiser, method.make_loss(), method.training_config(), ctx, method.streams)
     rows = TrainingRows(train, device)
     trainer.train_step(rows)  # warm-up
     _sync()
@@ -115,16 +115,14 @@ def bench(case: Case, device: str, seconds: float, max_sampling_steps: int) -> d
     _sync()
     train_s = time.perf_counter() - start
     model = TimedForward(trainer.ema.model.eval())
-    method.max_value = train.max_value
-    settings: SamplerSettings = method.sampler_settings()
+    method.model, method.condition_keys = model, train.condition_keys
     data, target = synthetic_data(case, case.n_rows, seed=1)
     _sync()
     start = time.perf_counter()
     if target is not None:
-        impute(model, data.with_hidden(target), target, settings, ctx, 1, True)  # type: ignore[arg-type]
+        method.impute(data.with_hidden(target), target, ctx, 1)
     else:
-        codes = data.condition_matrix() if case.info.condition_keys else None
-        generate(model, case.n_rows, codes, settings, ctx)  # type: ignore[arg-type]
+        method.sample(case.n_rows, dict(data.conditions) or None, ctx)
     _sync()
     sample_s = time.perf_counter() - start
     return {

@@ -120,7 +120,7 @@ class FittedModel:
         layer: str | None = None,
         mask: np.ndarray | sp.spmatrix | None = None,
         impute_zeros: bool = False,
-        n_samples: int = 1,
+        n_samples: int | None = None,
         seed: int = 0,
         device: str = "auto",
         batch_cells: int = 4096,
@@ -128,10 +128,13 @@ class FittedModel:
         """(n_samples, cells, model genes) integer imputations; observed entries unchanged.
 
         Targets are the True entries of ``mask`` (cells x model genes), or every zero when
-        ``impute_zeros``. Targets always count as valid (SPEC section 4, step 5).
+        ``impute_zeros``. Targets always count as valid (SPEC section 4, step 5). ``n_samples`` is
+        authoritative; without it, the model's ``n_samples`` hyperparameter (1 for methods without one).
         """
         if (mask is None) == (not impute_zeros):
             raise CountDataError("give exactly one of a mask or impute_zeros")
+        if n_samples is None:
+            n_samples = int(self.config.get("n_samples", 1))
         if n_samples > 1 and "n_samples" not in self.config:
             raise CountDataError(f"{self.method_name} gives a single imputation; n_samples must be 1")
         data = self.to_count_data(adata, layer)

@@ -7,6 +7,7 @@ key or a value of the wrong type is a `ConfigError`, never silently ignored.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import types
 import typing
@@ -31,16 +32,39 @@ class Hyperparameter:
 
 
 def hyperparameters(cls: type) -> dict[str, Hyperparameter]:
-    """The keyword arguments of ``cls.__init__`` with their type hints and defaults."""
-    hints = typing.get_type_hints(cls.__init__)
-    found = {}
-    for name, parameter in inspect.signature(cls.__init__).parameters.items():
-        if name == "self" or parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+    """The keyword arguments of ``cls.__init__`` with their type hints and defaults.
+
+    An ``__init__`` that also takes ``**config`` forwards the rest to its parent's, whose arguments are
+    then hyperparameters too (walked along the MRO). ``hyperparameter_defaults`` declared on a class (or
+    its parents; the most derived wins) replace constructor defaults: a method that differs from its parent
+    only in defaults declares just those (Blackout).
+    """
+    found: dict[str, Hyperparameter] = {}
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None or klass is object:
             continue
-        if parameter.default is inspect.Parameter.empty:
-            raise ConfigError(f"{cls.__name__}.__init__ argument {name!r} needs a default value")
-        found[name] = Hyperparameter(name, hints.get(name, type(parameter.default)), parameter.default)
-    return found
+        init = inspect.unwrap(init)
+        hints = typing.get_type_hints(init)
+        forwards = False
+        for name, parameter in inspect.signature(init).parameters.items():
+            if name == "self" or parameter.kind == parameter.VAR_POSITIONAL:
+                continue
+            if parameter.kind == parameter.VAR_KEYWORD:
+                forwards = True
+                continue
+            if parameter.default is inspect.Parameter.empty:
+                raise ConfigError(f"{klass.__name__}.__init__ argument {name!r} needs a default value")
+            found.setdefault(name, Hyperparameter(name, hints.get(name, type(parameter.default)), parameter.default))
+        if not forwards:
+            break
+    overrides: dict[str, Any] = {}
+    for klass in reversed(cls.__mro__):
+        overrides.update(klass.__dict__.get("hyperparameter_defaults", {}))
+    unknown = sorted(set(overrides) - set(found))
+    if unknown:
+        raise ConfigError(f"{cls.__name__}.hyperparameter_defaults: unknown hyperparameter(s) {', '.join(unknown)}")
+    return {name: dataclasses.replace(hp, default=overrides.get(name, hp.default)) for name, hp in found.items()}
 
 
 def _options(annotation: Any) -> tuple[Any, ...]:

@@ -3,8 +3,10 @@
 Contract:
 - ``__init__`` takes the hyperparameters as keyword arguments with type hints and defaults; the
   runner builds the method from the resolved config (constructor defaults < profile < ``--set``) and
-  records that config with the run. Methods keep each as an attribute of the same name (``config``
-  reads them back; the runner resets inference-only ones on a cached model).
+  records that config with the run. The constructor hook records every hyperparameter as an attribute
+  of the same name BEFORE ``__init__`` runs (in the spirit of diffusers' ``register_to_config``), so a
+  method writes no bookkeeping; ``config`` reads them back, and the runner resets inference-only ones on
+  a cached model. ``hyperparameter_defaults`` changes defaults declaratively (see `config.hyperparameters`).
 - ``defaults(profile, task)`` gives a profile's defaults, which may depend on the task (its kind,
   its data shape, whether it has conditions).
 - ``fit(train, valid, ctx)`` learns from the training split (``valid`` is for early stopping or
@@ -20,7 +22,7 @@ Contract:
 
 from __future__ import annotations
 
-import inspect
+import functools
 import pickle
 from collections.abc import Mapping
 from pathlib import Path
@@ -43,12 +45,21 @@ class Method:
     #: Hyperparameters that only affect inference (imputation or sampling), not ``fit``. A fitted
     #: model is reused across runs whose configs differ only in these keys ("train once, impute many").
     inference_only: ClassVar[frozenset[str]] = frozenset()
+    #: Constructor defaults this class replaces (a subclass that differs only in defaults declares these).
+    hyperparameter_defaults: ClassVar[Mapping[str, Any]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is not None and not hasattr(init, "__wrapped__"):
+            cls.__init__ = _recording_hyperparameters(init)  # type: ignore[method-assign]
 
     @property
     def config(self) -> dict[str, Any]:
         """The hyperparameters as the constructor takes them, read back from their same-name attributes."""
-        names = inspect.signature(type(self).__init__).parameters
-        return {name: getattr(self, name) for name in names if name != "self"}
+        from countsbench.config import hyperparameters
+
+        return {name: getattr(self, name) for name in hyperparameters(type(self))}
 
     @classmethod
     def defaults(cls, profile: str, task: TaskInfo) -> dict[str, Any]:
@@ -81,3 +92,25 @@ class Method:
         if not isinstance(method, cls):
             raise TypeError(f"{directory} holds a {type(method).__name__}, not a {cls.__name__}")
         return method
+
+
+def _recording_hyperparameters(init: Any) -> Any:
+    """Wraps a method's ``__init__``: the outermost call resolves every hyperparameter (keywords over the
+    declared defaults), stores each as an attribute of the same name, and passes them all to ``init``."""
+
+    @functools.wraps(init)
+    def recording(self: Method, *args: Any, **kwargs: Any) -> None:
+        if args:
+            raise TypeError(f"{type(self).__name__} takes its hyperparameters as keyword arguments")
+        if "_hyperparameters_recorded" not in vars(self):
+            from countsbench.config import hyperparameters
+
+            known = hyperparameters(type(self))
+            unknown = sorted(set(kwargs) - set(known))
+            if unknown:
+                raise TypeError(f"{type(self).__name__}: unknown hyperparameter(s) {', '.join(unknown)}")
+            kwargs = {name: kwargs.get(name, hp.default) for name, hp in known.items()}
+            vars(self).update(kwargs, _hyperparameters_recorded=True)
+        init(self, **kwargs)
+
+    return recording

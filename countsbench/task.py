@@ -10,7 +10,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -40,6 +40,9 @@ class TaskInfo:
     sample_shape: tuple[int, ...]
     condition_keys: tuple[str, ...]
     max_value: int | None
+    #: Backbone settings the paper used on this dataset, ``{backbone: {profile: {key: value}}}`` (data, so
+    #: that no method recognises a task by its name).
+    network_presets: Mapping[str, Mapping[str, Mapping[str, Any]]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,8 @@ class Task:
     name: ClassVar[str] = ""
     kind: ClassVar[str] = "imputation"
     default_metrics: ClassVar[tuple[str, ...]] = ()
+    #: See `TaskInfo.network_presets`.
+    network_presets: Mapping[str, Mapping[str, Mapping[str, Any]]] = {}
 
     def dataset_id(self) -> str:
         return type(self).__name__
@@ -107,4 +112,5 @@ class Task:
             sample_shape=train.sample_shape,
             condition_keys=train.condition_keys,
             max_value=train.max_value,
+            network_presets=self.network_presets,
         )

@@ -20,7 +20,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--mask-layer", help="layer whose non-zero entries are the ones to impute")
     which.add_argument("--impute-zeros", action="store_true", help="impute every zero")
-    parser.add_argument("--n-samples", type=int, default=1, help="number of imputations K (their mean is a layer too)")
+    parser.add_argument(
+        "--n-samples",
+        type=int,
+        default=None,
+        help="number of imputations K (their mean is a layer too); default: the model's n_samples setting, else 1",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", choices=DEVICES, default="auto")
     parser.set_defaults(func=main)
@@ -44,7 +49,7 @@ def main(args: argparse.Namespace) -> int:
         if missing:
             raise CountDataError(f"{len(missing)} model genes are not in the input (e.g. {', '.join(missing[:5])})")
         mask = sp.csr_matrix(adata.layers[args.mask_layer])[:, [names[g] for g in model.genes]] != 0
-    if args.n_samples < 1:
+    if args.n_samples is not None and args.n_samples < 1:
         raise CountDataError("--n-samples must be at least 1")
     samples = model.impute(
         adata,

@@ -11,13 +11,10 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
+from methods.diffusion.transitions import max_attrition
+
 AttritionName = Literal["none", "max", "capped", "rescaled"]
 ATTRITIONS = ("none", "max", "capped", "rescaled")
-
-
-def max_attrition(alpha_t: float, alpha_s: float) -> float:
-    """``sigma_max = min(1, (1 - alpha_s) / alpha_t)`` (1 at alpha_t = 0)."""
-    return 1.0 if alpha_t <= 0.0 else min(1.0, (1.0 - alpha_s) / alpha_t)
 
 
 @dataclass(frozen=True)

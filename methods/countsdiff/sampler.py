@@ -10,6 +10,7 @@ from torch import Tensor
 from methods.countsdiff.attrition import Attrition
 from methods.countsdiff.rounding import random_round
 from methods.countsdiff.schedules import SamplingGrid
+from methods.diffusion.transitions import birth_probability
 
 RateFunction = Callable[[Tensor, float, float], Tensor]
 
@@ -37,7 +38,7 @@ def reverse_step(
     """
     if max_value is not None:  # bounded data: at most c - x births remain
         r = torch.minimum(r.clamp_min(0.0), max_value - x)
-    beta = min(1.0, max(0.0, (alpha_s - (1.0 - sigma) * alpha_t) / (1.0 - alpha_t)))
+    beta = birth_probability(alpha_t, alpha_s, sigma)
     if tau_leaping:
         births = torch.poisson(beta * r.clamp_min(0.0), generator=generator)
     else:

@@ -70,6 +70,13 @@ class AlphaSchedule:
         t = (torch.arange(n, dtype=F64) + u[:1]) / n if stratified else u
         return TrainingTimes(t, self.alpha(t), self.weight(t))
 
+    @staticmethod
+    def add_noise(x0: Tensor, alpha: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """The forward process: ``x_t ~ Binomial(x0, alpha_t)`` element-wise, ``alpha`` (B,) per row (SPEC
+        section 1). Also the re-noising ``Binomial(x_u, alpha_t / alpha_u)`` given the ratio."""
+        probability = alpha.to(x0.device, torch.float32)[:, None].expand_as(x0).contiguous()
+        return torch.binomial(x0, probability, generator=generator)
+
     def inverse_alpha(self, alpha: np.ndarray) -> np.ndarray:
         """The ``t`` with ``alpha(t) = alpha`` (bisection in float64; alpha is decreasing)."""
         target = torch.as_tensor(alpha, dtype=F64)

@@ -9,6 +9,8 @@ collapse); output ``round(max(expm1(x), 0))``. RePaint re-noises observed entrie
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -16,9 +18,22 @@ from torch import Tensor, nn
 from countsbench.context import RunContext
 from countsbench.data import CountData
 from countsbench.registry import register_method
+from countsbench.task import TaskInfo
 from methods.countsdiff.networks.mlp import MLPBackbone
-from methods.diffusion_baselines.base import DiffusionBaseline, Rows
+from methods.diffusion.method import DiffusionMethod
+from methods.diffusion.sampling import Rows
+from methods.diffusion.training import Loss, Randomness, Streams, TrainingBatch
 from methods.diffusion_baselines.ddpm_schedule import CosineDDPMSchedule, posterior
+
+#: Defaults per (task kind, profile): the toy MLPs of the paper (quick budgets as CountsDiff's on CPU).
+TRAINING_PRESETS: dict[tuple[str, str], dict[str, Any]] = {
+    ("generation", "quick"): {"steps": 4000, "batch_size": 256, "lr": 2e-3, "ema_decay": 0.999, "n_steps": 200},
+    ("generation", "paper"): {"steps": 50_000, "batch_size": 256, "lr": 2e-4, "n_steps": 1000},
+    ("imputation", "quick"): {"steps": 1500, "batch_size": 64, "lr": 1e-3, "ema_decay": 0.999, "n_steps": 20},
+    ("imputation", "paper"): {"steps": 100_000, "batch_size": 512, "lr": 2e-4, "n_steps": 20},
+}
+#: The random streams of the diffusion baselines (their losses draw times and noise from ``noise``).
+BASELINE_STREAMS = Streams(init=10, batches=11, times=14, noise=12, sampling=13)
 
 
 @register_method(
@@ -28,10 +43,11 @@ from methods.diffusion_baselines.ddpm_schedule import CosineDDPMSchedule, poster
     summary="Gaussian DDPM on ln(1+x): cosine schedule, true posterior sampler with x0 clipping, RePaint.",
     paper="Ho et al. 2020; Nichol & Dhariwal 2021 (cosine schedule)",
 )
-class GaussianDDPM(DiffusionBaseline):
+class GaussianDDPM(DiffusionMethod):
     """Gaussian diffusion on log counts with CountsDiff's MLP backbone (same size: hidden 48)."""
 
-    inference_only = DiffusionBaseline.base_inference_only
+    streams = BASELINE_STREAMS
+    inference_only = DiffusionMethod.base_inference_only
 
     def __init__(
         self,
@@ -51,20 +67,33 @@ class GaussianDDPM(DiffusionBaseline):
         n_samples: int = 1,
         sample_batch_size: int = 2048,
     ) -> None:
-        super().__init__(**{k: v for k, v in locals().items() if k not in ("self", "__class__")})
+        super().__init__()
         self.schedule.sampling_indices(n_steps)  # fail early on an impossible grid
+
+    @classmethod
+    def defaults(cls, profile: str, task: TaskInfo) -> dict[str, Any]:
+        return dict(TRAINING_PRESETS[(task.kind, profile)])
 
     @property
     def schedule(self) -> CosineDDPMSchedule:
         return CosineDDPMSchedule(self.n_train_steps)
 
-    def build_model(self, train: CountData) -> nn.Module:
-        return MLPBackbone(train.n_features, self.vocabulary_sizes(train), self.hidden, self.n_layers, self.time_dim)
+    def model_spec(self, train: CountData) -> dict[str, Any]:
+        return {
+            "n_features": train.n_features,
+            "vocabulary_sizes": list(self.vocabulary_sizes(train)),
+            "max_count": train.max_count(),
+        }
 
-    def loss(
-        self, model: nn.Module, x0: Tensor, valid: Tensor | None, codes: Tensor, keep: Tensor, g: torch.Generator
-    ) -> Tensor:
+    def build_model(self, spec: Mapping[str, Any]) -> nn.Module:
+        return MLPBackbone(spec["n_features"], spec["vocabulary_sizes"], self.hidden, self.n_layers, self.time_dim)
+
+    def make_loss(self) -> Loss:
+        return self.loss
+
+    def loss(self, model: nn.Module, batch: TrainingBatch, randomness: Randomness) -> Tensor:
         """``|eps_hat(x_k, k / T) - eps|^2`` averaged over valid entries, k ~ U{1..T}."""
+        x0, valid, codes, keep, g = batch.x0, batch.valid, batch.codes, batch.keep, randomness.noise
         alpha_bar = torch.as_tensor(self.schedule.alpha_bar, dtype=torch.float32, device=x0.device)
         k = torch.randint(1, self.n_train_steps + 1, (x0.shape[0],), generator=g, device=x0.device)
         eps = torch.randn(x0.shape, generator=g, device=x0.device)
@@ -75,12 +104,14 @@ class GaussianDDPM(DiffusionBaseline):
             return error.mean()
         return (error * valid).sum() / valid.sum().clamp_min(1)
 
-    def reverse(self, model: nn.Module, rows: Rows, generator: torch.Generator, ctx: RunContext) -> Tensor:
+    def reverse(
+        self, model: nn.Module, rows: Rows, generator: torch.Generator, ctx: RunContext, on_step: Callable[[], object]
+    ) -> Tensor:
         device = ctx.device
-        shape = (rows.n, self.n_features)
+        shape = (rows.n, self.spec["n_features"])
         alpha_bar = self.schedule.alpha_bar
         indices = self.schedule.sampling_indices(self.n_steps)
-        clip = math.log1p(self.max_count)
+        clip = math.log1p(self.spec["max_count"])
         codes = rows.codes if rows.codes is not None else torch.zeros(rows.n, 0, dtype=torch.long, device=device)
         keep = torch.ones(rows.n, dtype=torch.bool, device=device)
         observed = None if rows.observed is None else rows.observed.log1p()
@@ -99,4 +130,5 @@ class GaussianDDPM(DiffusionBaseline):
                 noise = torch.randn(shape, generator=generator, device=device)
                 known = math.sqrt(abar_j) * observed + math.sqrt(1.0 - abar_j) * noise
                 x = torch.where(rows.target, x, known)
+            on_step()
         return x.expm1().clamp_min(0.0).round()

@@ -16,7 +16,7 @@ Entries that are neither valid nor targets stay masked: hidden from the network,
 
 from __future__ import annotations
 
-import inspect
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 import numpy as np
@@ -28,13 +28,14 @@ from countsbench.context import RunContext
 from countsbench.data import CountData
 from countsbench.registry import register_method
 from countsbench.task import TaskInfo
-from methods.diffusion_baselines.base import DiffusionBaseline, Rows
-from methods.diffusion_baselines.masking_schedules import (
-    keep_probability,
-    loss_weight,
-    remask_probability,
-    unmask_probability,
-)
+from methods.countsdiff.rates import tiled
+from methods.diffusion.guidance import Guidance
+from methods.diffusion.method import DiffusionMethod
+from methods.diffusion.sampling import Rows
+from methods.diffusion.training import Loss, Randomness, TrainingBatch
+from methods.diffusion.transitions import birth_probability, max_attrition
+from methods.diffusion_baselines.gaussian import BASELINE_STREAMS, TRAINING_PRESETS
+from methods.diffusion_baselines.masking_schedules import keep_probability, loss_weight
 from methods.diffusion_baselines.token_network import TokenMLP
 
 #: ReMDM-rescale strength: the rescaled-attrition eta CountsDiff uses on scRNA (SPEC section 5).
@@ -53,10 +54,11 @@ def guided_log_probs(conditional: Tensor, unconditional: Tensor, w: float) -> Te
     return F.log_softmax(w * F.log_softmax(conditional, -1) + (1.0 - w) * F.log_softmax(unconditional, -1), dim=-1)
 
 
-class MaskedDiffusion(DiffusionBaseline):
+class MaskedDiffusion(DiffusionMethod):
     """Shared code of MDLM and ReMDM; the re-masking strength ``eta`` is 0 here (MDLM)."""
 
-    inference_only = DiffusionBaseline.base_inference_only | {"guidance"}
+    streams = BASELINE_STREAMS
+    inference_only = DiffusionMethod.base_inference_only | {"guidance"}
 
     def __init__(
         self,
@@ -78,9 +80,8 @@ class MaskedDiffusion(DiffusionBaseline):
         n_samples: int = 1,
         sample_batch_size: int = 2048,
     ) -> None:
-        super().__init__(**{k: v for k, v in locals().items() if k not in ("self", "__class__")})
+        super().__init__()
         keep_probability(schedule, 0.5)  # fail early on an unknown schedule
-        self.n_classes = 0
 
     @property
     def remasking(self) -> float:
@@ -89,17 +90,23 @@ class MaskedDiffusion(DiffusionBaseline):
     @classmethod
     def defaults(cls, profile: str, task: TaskInfo) -> dict[str, Any]:
         """Linear alpha on generation (the toy task), cosine on scRNA imputation with guidance 0.5."""
-        values = super().defaults(profile, task)
+        values = dict(TRAINING_PRESETS[(task.kind, profile)])
         if task.kind == "imputation":
             values.update({"schedule": "cosine", "hidden": 64, "guidance": 0.5 if task.condition_keys else None})
         return values
 
-    def build_model(self, train: CountData) -> nn.Module:
-        self.n_classes = train.max_count() + 1
+    def model_spec(self, train: CountData) -> dict[str, Any]:
+        return {
+            "n_features": train.n_features,
+            "n_classes": train.max_count() + 1,
+            "vocabulary_sizes": list(self.vocabulary_sizes(train)),
+        }
+
+    def build_model(self, spec: Mapping[str, Any]) -> nn.Module:
         return TokenMLP(
-            train.n_features,
-            self.n_classes,
-            self.vocabulary_sizes(train),
+            spec["n_features"],
+            spec["n_classes"],
+            spec["vocabulary_sizes"],
             self.hidden,
             self.n_layers,
             self.token_dim,
@@ -107,11 +114,13 @@ class MaskedDiffusion(DiffusionBaseline):
         )
 
     def tokens(self, counts: Tensor) -> Tensor:
-        return counts.long().clamp(max=self.n_classes - 1)
+        return counts.long().clamp(max=self.spec["n_classes"] - 1)
 
-    def loss(
-        self, model: nn.Module, x0: Tensor, valid: Tensor | None, codes: Tensor, keep: Tensor, g: torch.Generator
-    ) -> Tensor:
+    def make_loss(self) -> Loss:
+        return self.loss
+
+    def loss(self, model: nn.Module, training: TrainingBatch, randomness: Randomness) -> Tensor:
+        x0, valid, codes, keep, g = training.x0, training.valid, training.codes, training.keep, randomness.noise
         batch = x0.shape[0]
         t = torch.rand(batch, generator=g, device=x0.device)
         alpha = keep_probability(self.schedule, t)
@@ -127,30 +136,31 @@ class MaskedDiffusion(DiffusionBaseline):
     def _log_probs(self, model: nn.Module, x: Tensor, t: float, codes: Tensor | None, ctx: RunContext) -> Tensor:
         n = x.shape[0]
         times = torch.full((n,), t, device=x.device)
-        conditional = codes is not None and codes.shape[1] > 0
-        codes = codes if conditional else torch.zeros(n, 0, dtype=torch.long, device=x.device)
-        with ctx.autocast():
-            if not conditional or self.guidance is None or self.guidance == 1:
-                keep = torch.full((n,), conditional, device=x.device)
-                return F.log_softmax(model(x, times, codes, keep).float(), dim=-1)
-            keep = torch.cat([torch.ones(n, dtype=torch.bool), torch.zeros(n, dtype=torch.bool)]).to(x.device)
-            both = model(torch.cat([x, x]), torch.cat([times, times]), torch.cat([codes, codes]), keep).float()
-        return guided_log_probs(*both.chunk(2), self.guidance)
+        codes = codes if codes is not None else torch.zeros(n, 0, dtype=torch.long, device=x.device)
 
-    def reverse(self, model: nn.Module, rows: Rows, generator: torch.Generator, ctx: RunContext) -> Tensor:
+        def forward(keep: Tensor, repeats: int) -> Tensor:
+            with ctx.autocast():
+                logits = model(tiled(x, repeats), tiled(times, repeats), tiled(codes, repeats), keep)
+            return F.log_softmax(logits.float(), dim=-1)
+
+        return Guidance(codes, self.guidance)(forward, n, guided_log_probs, x.device)
+
+    def reverse(
+        self, model: nn.Module, rows: Rows, generator: torch.Generator, ctx: RunContext, on_step: Callable[[], object]
+    ) -> Tensor:
         device, mask = ctx.device, model.mask_id
-        shape = (rows.n, self.n_features)
+        shape = (rows.n, self.spec["n_features"])
         x = torch.full(shape, mask, dtype=torch.long, device=device)
         hidden = None if rows.keep is None else ~rows.keep
         known = None if rows.observed is None else ~rows.target & rows.keep
         times = np.linspace(1.0, 0.0, self.n_steps + 1)
         for t, s in zip(times[:-1], times[1:], strict=True):
             alpha_t, alpha_s = float(keep_probability(self.schedule, t)), float(keep_probability(self.schedule, s))
-            sigma = remask_probability(alpha_t, alpha_s, self.remasking)
+            sigma = self.remasking * max_attrition(alpha_t, alpha_s)  # ReMDM-rescale (0 for MDLM)
             decoded = gumbel_draw(self._log_probs(model, x, float(t), rows.codes, ctx), generator)
             is_masked = x == mask
             u = torch.rand(shape, generator=generator, device=device)
-            unmask = is_masked & (u < unmask_probability(alpha_t, alpha_s, sigma))
+            unmask = is_masked & (u < birth_probability(alpha_t, alpha_s, sigma))
             remask = ~is_masked & (u < sigma)
             x = torch.where(unmask, decoded, torch.where(remask, mask, x))
             if hidden is not None:
@@ -158,6 +168,7 @@ class MaskedDiffusion(DiffusionBaseline):
             if known is not None:  # RePaint: observed tokens at the forward marginal of time s
                 visible = torch.rand(shape, generator=generator, device=device) < alpha_s
                 x = torch.where(known, torch.where(visible, self.tokens(rows.observed), mask), x)
+            on_step()
         return torch.where(x == mask, 0, x).float()
 
 
@@ -180,22 +191,12 @@ class MDLM(MaskedDiffusion):
     paper=PAPERS,
 )
 class ReMDM(MaskedDiffusion):
-    """ReMDM-rescale: decoded tokens are re-masked with probability ``eta * sigma_max``."""
+    """ReMDM-rescale: decoded tokens are re-masked with probability ``eta * sigma_max``. Its
+    hyperparameters are MaskedDiffusion's (forwarded through ``**config``) plus ``eta``."""
 
     inference_only = MaskedDiffusion.inference_only | {"eta"}
 
-    def __init__(self, **config: Any) -> None:
-        eta = config.pop("eta", REMDM_ETA)
+    def __init__(self, eta: float = REMDM_ETA, **config: Any) -> None:
         if not 0.0 <= eta <= 1.0:
             raise ValueError(f"eta must be in [0, 1], got {eta}")
         super().__init__(**config)
-        self.eta = eta
-
-    # The hyperparameters are MaskedDiffusion's plus ``eta`` (read by the config system from the signature).
-    __init__.__signature__ = inspect.signature(MaskedDiffusion.__init__).replace(  # type: ignore[attr-defined]
-        parameters=[
-            *inspect.signature(MaskedDiffusion.__init__).parameters.values(),
-            inspect.Parameter("eta", inspect.Parameter.KEYWORD_ONLY, default=REMDM_ETA, annotation="float"),
-        ]
-    )
-    __init__.__annotations__ = {**MaskedDiffusion.__init__.__annotations__, "eta": "float"}

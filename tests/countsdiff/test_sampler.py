@@ -7,11 +7,13 @@ import pytest
 import torch
 from scipy import stats
 
-from methods.countsdiff.attrition import Attrition, max_attrition
-from methods.countsdiff.guidance import RateModel, guided_rates
+from methods.countsdiff.attrition import Attrition
+from methods.countsdiff.rates import RateModel
 from methods.countsdiff.rounding import random_round
 from methods.countsdiff.sampler import repaint_windows, reverse_step
 from methods.countsdiff.schedules import CosineSchedule
+from methods.diffusion.guidance import guided_rates
+from methods.diffusion.transitions import max_attrition
 
 X0, N_DRAWS = 15, 30_000
 
@@ -110,24 +112,30 @@ def test_guidance_endpoints_and_no_nan_on_underflow():
 
 
 class CountingDenoiser(torch.nn.Module):
-    """Rates 1 + 2 * keep: distinguishes conditional from unconditional halves, counts calls."""
+    """Unit rates 1 + 2 * keep (tells the conditional half from the unconditional one), counts calls; the
+    scaled head's factor 1 - alpha."""
 
     def __init__(self) -> None:
         super().__init__()
         self.calls: list[int] = []
 
-    def forward(self, x, t, alpha, codes, keep, valid=None):
+    def unit_rates(self, x, t, alpha, codes, keep, valid=None):
         self.calls.append(x.shape[0])
+        assert alpha.dtype == torch.float64  # 1 - alpha keeps its precision near alpha = 1
         return (1.0 + 2.0 * keep.float())[:, None].expand_as(x)
 
+    def rate_scale(self, alpha):
+        return (1.0 - alpha).float()[:, None]
 
-@pytest.mark.parametrize(("w", "expected", "batch"), [(None, 3.0, 4), (0.0, 1.0, 4), (1.0, 3.0, 8), (2.0, 9.0, 8)])
-def test_guidance_runs_both_halves_in_one_forward(w, expected, batch):
+
+@pytest.mark.parametrize(("w", "expected", "batch"), [(None, 3.0, 4), (0.0, 1.0, 4), (1.0, 3.0, 4), (2.0, 9.0, 8)])
+def test_guidance_runs_both_halves_in_one_forward_and_w1_in_one_half(w, expected, batch):
+    """w = 0 and w = 1 cost one forward of the batch; any other w one forward of both halves together."""
     denoiser = CountingDenoiser()
     rates = RateModel(denoiser, torch.zeros(4, 1, dtype=torch.long), None, w)
-    out = rates(torch.zeros(4, 3), 0.5, 0.5)
+    out = rates(torch.zeros(4, 3), 0.5, 0.75)
     assert denoiser.calls == [batch]
-    torch.testing.assert_close(out, torch.full((4, 3), expected))
+    torch.testing.assert_close(out, torch.full((4, 3), 0.25 * expected))
 
 
 def test_repaint_windows():

@@ -11,11 +11,12 @@ from countsbench.context import RunContext
 from countsbench.data import CountData
 from methods.countsdiff import CountsDiff
 from methods.countsdiff.denoiser import Denoiser
-from methods.countsdiff.ema import EMA
-from methods.countsdiff.loss import poisson_rate_loss
+from methods.countsdiff.loss import BinomialDeathLoss, poisson_rate_loss
 from methods.countsdiff.networks import NetworkConfig
 from methods.countsdiff.schedules import CosineSchedule
-from methods.countsdiff.trainer import Trainer, TrainingConfig, TrainingRows
+from methods.diffusion.ema import EMA
+from methods.diffusion.rows import TrainingRows
+from methods.diffusion.training import Trainer, TrainingConfig
 
 
 def test_loss_is_minimised_by_the_conditional_mean():
@@ -64,7 +65,9 @@ def make_trainer(steps: int, checkpoint=None, seed: int = 0) -> Trainer:
     torch.manual_seed(0)
     denoiser = Denoiser(NetworkConfig("mlp", (3,), (), mlp_hidden=16, mlp_layers=2, time_dim=16))
     config = TrainingConfig(steps=steps, batch_size=16, lr=1e-3, warmup_steps=5, checkpoint_every=7)
-    return Trainer(denoiser, CosineSchedule(), config, RunContext(seed=seed), checkpoint)
+    return Trainer(
+        denoiser, BinomialDeathLoss(CosineSchedule()), config, RunContext(seed=seed), CountsDiff.streams, checkpoint
+    )
 
 
 def test_training_is_reproducible_and_resumes_exactly(tmp_path):

@@ -8,6 +8,7 @@ import torch
 
 from countsbench.context import RunContext
 from countsbench.data import CountData
+from methods.diffusion.training import Randomness, TrainingBatch
 from methods.diffusion_baselines import MDLM, GaussianDDPM, ReMDM
 from methods.diffusion_baselines.ddpm_schedule import CosineDDPMSchedule, posterior
 from tasks.toy import ToyNegativeBinomialTask
@@ -52,7 +53,7 @@ def test_repaint_imputation_keeps_observed_entries(cls) -> None:
 
 def test_masked_loss_divides_by_valid_positions() -> None:
     method = MDLM(**TINY)
-    method.n_classes, method.schedule = 3, "linear"
+    method.spec, method.schedule = {"n_classes": 3}, "linear"
 
     class Uniform(torch.nn.Module):
         mask_id = 3
@@ -63,7 +64,8 @@ def test_masked_loss_divides_by_valid_positions() -> None:
     x0 = torch.tensor([[0.0, 1.0, 2.0, 1.0]])
     valid = torch.tensor([[True, True, False, True]])
     g = torch.Generator().manual_seed(0)
-    value = method.loss(Uniform(), x0, valid, torch.zeros(1, 0, dtype=torch.long), torch.ones(1, dtype=torch.bool), g)
+    batch = TrainingBatch(x0, valid, torch.zeros(1, 0, dtype=torch.long), torch.ones(1, dtype=torch.bool))
+    value = method.loss(Uniform(), batch, Randomness(times=torch.Generator(), noise=g))
     # replay the draws: t, then the mask; CE of a uniform model is ln 3 at each masked valid position
     g = torch.Generator().manual_seed(0)
     t = torch.rand(1, generator=g)

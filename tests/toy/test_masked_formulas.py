@@ -1,18 +1,12 @@
-"""MDLM's loss weight and unmasking probability against their formulas (SPEC section 7)."""
+"""MDLM's loss weight and the shared unmasking/re-masking probabilities against their formulas (SPEC section 7)."""
 
 from __future__ import annotations
-
-import math
 
 import pytest
 import torch
 
-from methods.diffusion_baselines.masking_schedules import (
-    keep_probability,
-    loss_weight,
-    remask_probability,
-    unmask_probability,
-)
+from methods.diffusion.transitions import birth_probability, max_attrition
+from methods.diffusion_baselines.masking_schedules import keep_probability, loss_weight
 
 
 @pytest.mark.parametrize("schedule", ["linear", "cosine"])
@@ -36,12 +30,13 @@ def test_schedules_go_from_clean_to_masked() -> None:
 def test_unmasking_keeps_the_forward_marginal(eta: float) -> None:
     for t, s in [(1.0, 0.95), (0.6, 0.5), (0.05, 0.0)]:
         alpha_t, alpha_s = 1 - t, 1 - s
-        sigma = remask_probability(alpha_t, alpha_s, eta)
-        assert sigma == pytest.approx(eta * min(1.0, (1 - alpha_s) / alpha_t) if alpha_t > 0 else 0.0)
-        p = unmask_probability(alpha_t, alpha_s, sigma)
+        sigma = eta * max_attrition(alpha_t, alpha_s)  # ReMDM-rescale
+        assert sigma == pytest.approx(eta * min(1.0, (1 - alpha_s) / alpha_t) if alpha_t > 0 else eta)
+        p = birth_probability(alpha_t, alpha_s, sigma)
         assert p == pytest.approx((alpha_s - (1 - sigma) * alpha_t) / (1 - alpha_t))
-        assert 0.0 <= p <= 1.0 + 1e-12
+        assert 0.0 <= p <= 1.0
         # P(unmasked at s) = alpha_t (1 - sigma) + (1 - alpha_t) p = alpha_s
         assert alpha_t * (1 - sigma) + (1 - alpha_t) * p == pytest.approx(alpha_s)
-    assert unmask_probability(0.4, 1.0, remask_probability(0.4, 1.0, 0.5)) == pytest.approx(1.0)
-    assert math.isclose(remask_probability(0.0, 0.1, 0.5), 0.0)
+    assert birth_probability(0.4, 1.0, 0.5 * max_attrition(0.4, 1.0)) == pytest.approx(1.0)
+    # at alpha_t = 0 nothing is unmasked yet, so sigma has no effect: every token decodes with prob. alpha_s
+    assert birth_probability(0.0, 0.1, 0.5 * max_attrition(0.0, 0.1)) == pytest.approx(0.1)
