@@ -7,7 +7,8 @@ Cells run one after another through `run_cell` (``--resume``: finished cells are
 MLflow under ``--results-dir``, and the snapshot is written to ``--out``: ``toy_nb.md`` (the leaderboard
 table of `leaderboards.export.markdown`, a per-dimension variance table against the true variances),
 ``toy_nb_variances.png`` (per-dimension variances of every method beside the truth) and
-``toy_nb_kde.png`` (KDEs of dimensions 0 and 1 for each method's first seed against the truth).
+``toy_nb_kde.png`` (KDEs of dimensions 0 and 1 for each method's first seed against the truth). A reading
+written below `leaderboards.export.NOTES_MARKER` in ``toy_nb.md`` is kept on regeneration.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import numpy as np
 from countsbench.config import parse_assignments
 from countsbench.registry import REGISTRY
 from countsbench.runner import CellRequest, run_cell
-from leaderboards.export import markdown
+from leaderboards.export import _kept_notes, markdown
 from leaderboards.table import Leaderboard, build_leaderboard
 from tasks.toy import COMPARISON_ROWS, FEATURE_NAMES, TOY_METRICS, ToyNegativeBinomialTask, true_variances
 
@@ -141,7 +142,7 @@ def render(results: list[dict], results_dir: Path, out: Path, command: str) -> P
     text += f"\nProduced by `{command}` (quick profile, CPU).\n\nResolved configurations:\n\n```json\n"
     text += json.dumps(configs, indent=1, sort_keys=True) + "\n```\n"
     path = out / "toy_nb.md"
-    path.write_text(text)
+    path.write_text(text + _kept_notes(path))  # the hand-written reading below the marker survives
     return path
 
 

@@ -78,3 +78,20 @@ def test_fit_and_impute_commands(tmp_path, capsys):
     assert "mask layer 'nope' not found" in capsys.readouterr().err
     assert main([*impute, "--impute-zeros", "--n-samples", "2"]) == 2  # a deterministic method: one imputation
     assert "single imputation" in capsys.readouterr().err
+
+
+def test_fit_with_the_paper_profile_then_impute(tmp_path, one_thread):
+    """The paper profile sets n_samples = 5: `impute` without --n-samples draws 5, --n-samples 1 draws one
+    (the argument is authoritative, the hyperparameter only its default)."""
+    source, model, output = tmp_path / "mine.h5ad", str(tmp_path / "model"), str(tmp_path / "imputed.h5ad")
+    user_adata(n_cells=40, n_genes=70).write_h5ad(source)
+    tiny = ["--set", "steps=2", "--set", "dim=8", "--set", "n_layers=1", "--set", "n_heads=2", "--set", "n_steps=3"]
+    fit = ["fit", "--input", str(source), "--profile", "paper", "--condition-keys", "cell_type", "--output", model]
+    assert main([*fit, *tiny]) == 0
+    impute = ["impute", "--model", model, "--input", str(source), "--impute-zeros", "--output", output]
+    assert main(impute) == 0
+    assert [k for k in anndata.read_h5ad(output).layers if k.startswith("countsbench_sample_")] == [
+        f"countsbench_sample_{k}" for k in range(5)
+    ]
+    assert main([*impute, "--n-samples", "1"]) == 0
+    assert "countsbench_sample_1" not in anndata.read_h5ad(output).layers
