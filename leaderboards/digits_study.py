@@ -11,7 +11,9 @@ exactly the ``blackout`` method's sampler) and CountsDiff's default (cosine, gui
 Main cells are reported as mean ± standard error over seeds 0-2; they were chosen on seed 0, whose
 values they include (a small selection bias toward the chosen cells). Stage 3 re-samples the same
 models on other time grids (inference only): the main cells on a grid uniform in alpha
-(``time_spacing=alpha``, every seed) and Blackout on its own 1000-step grid (first seed).
+(``time_spacing=alpha``, every seed) and Blackout on its own 1000-step grid (first seed). Stage 4, the
+steps sweep: Blackout's and CountsDiff's default configuration sampled with 20 / 50 / 200 / 1000 steps on
+both grids, every seed (more steps must not make samples worse; docs/diffusion.md).
 
 Cells run through the sweep driver on a pool of ``--workers`` processes (default 2; cells sharing a model
 never run at once), finished cells are skipped (resume), and results are logged to MLflow under
@@ -57,6 +59,11 @@ SAMPLING_VARIANTS = (
     ("alpha", {"time_spacing": "alpha"}, lambda seeds: list(seeds)),
     ("own grid", {"n_steps": 1000}, lambda seeds: list(seeds[:1])),
 )
+
+
+#: Stage 4: the steps sweep (every seed, both grids) for these configurations.
+STEPS = (20, 50, 200, 1000)
+SPACINGS = ("time", "alpha")
 
 
 def describe(settings: dict) -> str:
@@ -151,6 +158,19 @@ def main_table(rows: dict[str, list[dict]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def steps_table(sweep: dict[tuple[Config, str, int], list[dict]]) -> str:
+    """FID (mean ± s.e. over seeds) per configuration and grid (rows) and number of steps (columns)."""
+    header = "| configuration | grid | " + " | ".join(f"{n} steps" for n in STEPS) + " |"
+    lines = [header, "|---|---|" + "---|" * len(STEPS)]
+    for config, spacing in itertools.product((DEFAULT, BLACKOUT), SPACINGS):
+        cells = []
+        for n in STEPS:
+            m, se = mean_se([value(r, "fid") for r in sweep.get((config, spacing, n), [])])
+            cells.append(f"{m:.3g} ± {se:.2g}" if math.isfinite(se) else (f"{m:.3g}" if math.isfinite(m) else "-"))
+        lines.append(f"| {label(config)} | {spacing} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def line_plots(stage1: dict[Config, dict], out: Path, floor: float) -> list[Path]:
     import matplotlib
 
@@ -241,9 +261,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         chosen = configs if name == "alpha" else [BLACKOUT]
         cells = run_cells([request(c, s, {**extra, **settings}) for s in seeds(args.seeds) for c in chosen], *pool)
         grids.update({f"{label(c)}, {describe(settings)}": [cells[c, s] for s in seeds(args.seeds)] for c in chosen})
+    # Stage 4: the steps sweep (sampling only: the models are cached).
+    sweep = {}
+    for spacing, n in itertools.product(SPACINGS, STEPS):
+        settings = {"n_steps": n, "time_spacing": spacing}
+        chosen = (DEFAULT, BLACKOUT)
+        cells = run_cells([request(c, s, {**extra, **settings}) for s in args.seeds for c in chosen], *pool)
+        sweep.update({(c, spacing, n): [cells[c, s] for s in args.seeds] for c in chosen})
     args.out.mkdir(parents=True, exist_ok=True)
     command = "python -m leaderboards.digits_study " + " ".join(argv if argv is not None else sys.argv[1:])
-    print(render(stage1, main, grids, args.results_dir, args.out, command.strip(), extra))
+    print(render(stage1, main, grids, sweep, args.results_dir, args.out, command.strip(), extra))
     return 0
 
 
@@ -265,7 +292,7 @@ def reference_fid(results_dir: Path) -> tuple[float, int]:
     return score(evaluation, ["fid"])["fid"], len(picked)
 
 
-def render(stage1, main, grids, results_dir: Path, out: Path, command: str, extra: dict) -> Path:
+def render(stage1, main, grids, sweep, results_dir: Path, out: Path, command: str, extra: dict) -> Path:
     best = min(main, key=lambda c: mean_se([value(r, "fid") for r in main[c]])[0])
     panel = {f"Blackout: {label(BLACKOUT)}": stage1[BLACKOUT], f"best: {label(best)}": stage1[best]}
     sample_panel(panel, results_dir, out)
@@ -280,6 +307,8 @@ def render(stage1, main, grids, results_dir: Path, out: Path, command: str, extr
         "against the test split: the floor a perfect sampler would reach with this many samples.\n"
     )
     text += "\n## The sampling grid (same models, other time grids)\n\n" + main_table(grids)
+    text += "\n## FID against the number of sampling steps (same models, mean ± s.e. over seeds)\n\n"
+    text += steps_table(sweep)
     for metric in METRICS:
         text += f"\n## Seed 0 grid: {metric}\n\n" + grid_table(stage1, metric)
     text += "\n![FID vs guidance](digits_fid_vs_guidance.png)\n\n![FID vs eta](digits_fid_vs_eta.png)\n"
