@@ -8,8 +8,19 @@ from countsbench.task import Task, TaskData, TaskInfo
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str):
+    """``countsbench.api`` without an explicit import (loaded on first use: it imports anndata)."""
+    if name == "api":
+        import importlib
+
+        return importlib.import_module("countsbench.api")
+    raise AttributeError(f"module 'countsbench' has no attribute {name!r}")
+
+
 __all__ = [
     "REGISTRY",
+    "api",
     "CountData",
     "Method",
     "RunContext",

@@ -3,7 +3,9 @@
     model = countsbench.api.fit(adata, method="countsdiff", condition_keys=["cell_type"])
     model.save("my_model")
     model = countsbench.api.FittedModel.load("my_model")
-    samples = model.impute(other_adata, impute_zeros=True, n_samples=5)   # (K, cells, genes)
+    samples = model.impute(other_adata, impute_zeros=True, n_samples=5)   # (K, cells, genes) int64
+    result = model.impute_anndata(other_adata, impute_zeros=True, n_samples=5)  # AnnData with layers:
+    # countsbench_imputed (the K-sample mean) and countsbench_sample_0..K-1 (each imputation)
 
 The ``countsbench fit`` and ``countsbench impute`` commands are thin wrappers over this module.
 Genes are matched by name against the model's; cells are imputed in batches, so a large sparse
@@ -13,7 +15,8 @@ file is never densified whole.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+import os
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -163,6 +166,11 @@ class FittedModel:
             out[:, rows] = check_imputation(result, hidden, target, n_samples)
         return out
 
+    def impute_anndata(self, adata, *, layer: str | None = None, **options: Any):
+        """`impute` as AnnData in, AnnData out: a copy of ``adata`` with the layers of `imputed_anndata`
+        (``options`` are `impute`'s: mask, impute_zeros, n_samples, seed, device, batch_cells)."""
+        return imputed_anndata(adata, self, self.impute(adata, layer=layer, **options), layer)
+
 
 def fit(
     adata,
@@ -175,10 +183,13 @@ def fit(
     overrides: Mapping[str, Any] | None = None,
     seed: int = 0,
     device: str = "auto",
+    log: Callable[[str], object] | None = None,
 ) -> FittedModel:
-    """Fit ``method`` on all cells of ``adata`` (a seeded 10% held out as its validation split).
+    """Fit ``method`` on the cells of ``adata``.
 
-    With ``cell_type_key``, dropout zeros (scIDPMs rule within each cell type) are not trained on.
+    Every cell is trained on, unless the method tunes on a validation split (`Method.needs_validation`,
+    e.g. MAGIC with ``knn=None``): then a seeded 10% is held out for it. With ``cell_type_key``, dropout
+    zeros (scIDPMs rule within each cell type) are not trained on. ``log`` receives a start line.
     """
     REGISTRY.load_builtins()
     spec = REGISTRY.methods.get(method)
@@ -187,11 +198,17 @@ def fit(
     keys = list(dict.fromkeys([*condition_keys, *([cell_type_key] if cell_type_key else [])]))
     counts = _counts(adata, layer)
     labels = _labels(adata, keys)
-    rng = np.random.default_rng(seed)
-    is_valid_split = rng.random(counts.shape[0]) < VALID_FRACTION
+    info = TaskInfo("user", "imputation", counts.shape[1], (counts.shape[1],), tuple(keys), None)
+    config = resolve_config(spec.cls, profile, spec.cls.defaults(profile, info), overrides or {})
+    instance = spec.cls(**config)
+    held_out = (
+        np.random.default_rng(seed).random(counts.shape[0]) < VALID_FRACTION
+        if instance.needs_validation()
+        else np.zeros(counts.shape[0], dtype=bool)
+    )
     codes, vocabularies = {}, {}
     for key, values in labels.items():
-        _, vocabularies[key] = encode_categories([values[~is_valid_split]])
+        _, vocabularies[key] = encode_categories([values[~held_out]])
         (codes[key],), _ = encode_categories([values], vocabularies[key])
     expressed = None
     valid = None
@@ -200,25 +217,36 @@ def fit(
         valid = ExpressedValidity(expressed, codes[cell_type_key])
     genes = tuple(map(str, adata.var_names))
     data = CountData(counts, valid, codes, vocabularies, genes)
-    train, valid_split = data.subset(~is_valid_split), data.subset(is_valid_split)
-    info = TaskInfo("user", "imputation", data.n_features, data.sample_shape, data.condition_keys, None)
-    config = resolve_config(spec.cls, profile, spec.cls.defaults(profile, info), overrides or {})
+    train, valid_split = data.subset(~held_out), (data.subset(held_out) if held_out.any() else None)
     ctx = RunContext(seed=seed, device=resolve_device(device), profile=profile)
+    if log is not None:
+        steps = f", {config['steps']} training steps" if "steps" in config else ""
+        split = (
+            f"{train.n_samples} cells ({int(held_out.sum())} held out for tuning)"
+            if held_out.any()
+            else (f"all {train.n_samples} cells")
+        )
+        log(
+            f"countsbench: fitting {method} ({profile} profile{steps}) on {split} x {data.n_features} genes, "
+            f"conditions: {', '.join(keys) or 'none'}, device {ctx.device}"
+        )
     seed_everything(seed)
-    instance = spec.cls(**config)
     instance.fit(train, valid_split, ctx)
     return FittedModel(method, config, instance, genes, vocabularies, cell_type_key, expressed)
 
 
-def write_imputations(adata, model: FittedModel, samples: np.ndarray, layer: str | None, output: Path) -> Path:
-    """Write ``adata`` with layers ``countsbench_imputed`` (the K-sample mean) and
-    ``countsbench_sample_<k>`` (each imputation); genes outside the model keep their input values."""
+def imputed_anndata(adata, model: FittedModel, samples: np.ndarray, layer: str | None):
+    """A copy of ``adata`` with layers ``countsbench_imputed`` (the K-sample mean) and
+    ``countsbench_sample_<k>`` (each imputation); genes outside the model keep their input values.
+    Earlier ``countsbench_*`` layers of ``adata`` are dropped, so none is stale."""
     base = _counts(adata, layer).astype(np.float64).tocsc()
     names = {g: j for j, g in enumerate(map(str, adata.var_names))}
     columns = [names[g] for g in model.genes]
     others = sorted(set(range(base.shape[1])) - set(columns))
     order = np.argsort(others + columns)  # where each input column sits in [others | model genes]
     result = adata.copy()
+    for name in [name for name in result.layers if name.startswith("countsbench_")]:
+        del result.layers[name]
 
     def full(values: np.ndarray) -> sp.csr_matrix:
         return sp.hstack([base[:, others], sp.csc_matrix(values)], format="csc")[:, order].tocsr()
@@ -227,7 +255,15 @@ def write_imputations(adata, model: FittedModel, samples: np.ndarray, layer: str
     for k, sample in enumerate(samples):
         result.layers[f"countsbench_sample_{k}"] = full(sample.astype(np.float64))
     result.uns["countsbench_imputation"] = {"method": model.method_name, "n_samples": int(samples.shape[0])}
+    return result
+
+
+def write_imputations(adata, model: FittedModel, samples: np.ndarray, layer: str | None, output: Path) -> Path:
+    """`imputed_anndata` written to ``output`` (.h5ad)."""
+    result = imputed_anndata(adata, model, samples, layer)
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    result.write_h5ad(output)
+    partial = output.with_name(output.name + ".partial.h5ad")  # atomic: --output may equal --input
+    result.write_h5ad(partial)
+    os.replace(partial, output)
     return output

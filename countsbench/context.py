@@ -5,9 +5,8 @@ from __future__ import annotations
 import contextlib
 import os
 import random
-import sys
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +67,8 @@ class RunContext:
     device: str = "cpu"
     profile: str = "quick"
     output_dir: Path | None = None
-    show_progress: bool = field(default_factory=lambda: sys.stderr.isatty())
+    #: Report progress: a bar on a terminal, plain lines with an ETA in a log or pipe (`countsbench.progress`).
+    show_progress: bool = True
 
     @property
     def mixed_precision(self) -> bool:
@@ -94,7 +94,7 @@ class RunContext:
         return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
 
     def progress(self, iterable: Iterable | None = None, total: int | None = None, desc: str = "") -> Iterator:
-        """A tqdm progress bar on stderr (silent when stderr is not a terminal)."""
-        from tqdm.auto import tqdm
+        """Progress on stderr: a tqdm bar on a terminal, plain lines with an ETA otherwise."""
+        from countsbench.progress import progress
 
-        return tqdm(iterable, total=total, desc=desc, disable=not self.show_progress, leave=False, dynamic_ncols=True)
+        return progress(iterable, total, desc, enabled=self.show_progress)

@@ -66,6 +66,11 @@ class Method:
         """The profile's hyperparameter defaults for this task (override for task-dependent ones)."""
         return dict(cls.profiles.get(profile, {}))
 
+    def needs_validation(self) -> bool:
+        """Whether `fit` uses its ``valid`` split (tuning, early stopping). `countsbench fit` on a user's
+        own data holds cells out for it only then; a method that never reads it trains on every cell."""
+        return False
+
     def fit(self, train: CountData, valid: CountData | None, ctx: RunContext) -> None:
         """Learn from the training split. Controls that need no training may keep the default."""
 

@@ -85,6 +85,9 @@ class MagicImputation(Method):
         self.knn_selected: int | None = None
         self.tuning_rmse: dict[int, float] = {}
 
+    def needs_validation(self) -> bool:
+        return self.knn is None  # knn is tuned on the validation split
+
     def fit(self, train: CountData, valid: CountData | None, ctx: RunContext) -> None:
         grid = parse_grid(self.knn_grid)
         counts = train.dense().astype(np.float64)

@@ -95,3 +95,62 @@ def test_fit_with_the_paper_profile_then_impute(tmp_path, one_thread):
     ]
     assert main([*impute, "--n-samples", "1"]) == 0
     assert "countsbench_sample_1" not in anndata.read_h5ad(output).layers
+
+
+def test_the_api_is_an_attribute_of_the_package():
+    """The README's `import countsbench; countsbench.api.fit(...)` works without importing countsbench.api."""
+    import subprocess
+    import sys
+
+    code = "import countsbench; print(callable(countsbench.api.fit), countsbench.api.FittedModel.__name__)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["True", "FittedModel"]
+
+
+def test_impute_anndata_returns_layers_and_drops_stale_ones():
+    adata = user_adata()
+    model = api.fit(adata, "conditional_mean", condition_keys=["cell_type"])
+    mask = np.zeros(adata.shape, dtype=bool)
+    mask[:, 3] = True
+    adata.layers["countsbench_sample_7"] = adata.X.copy()  # left over from an earlier imputation
+    result = model.impute_anndata(adata, mask=mask)
+    assert sorted(k for k in result.layers if k.startswith("countsbench_")) == [
+        "countsbench_imputed",
+        "countsbench_sample_0",
+    ]
+    np.testing.assert_array_equal(result.layers["countsbench_sample_0"].toarray(), model.impute(adata, mask=mask)[0])
+    assert "countsbench_sample_7" in adata.layers  # the input is not modified
+
+
+def test_fit_trains_on_every_cell_unless_the_method_tunes_on_validation(capsys):
+    adata = user_adata()
+    lines = []
+    api.fit(adata, "mean", log=lines.append)
+    assert "on all 200 cells x 15 genes" in lines[0]
+    lines.clear()
+    api.fit(adata, "magic", overrides={"knn_grid": "5"}, log=lines.append)  # knn=None: tuned on validation
+    assert "held out for tuning" in lines[0]
+    lines.clear()
+    api.fit(adata, "magic", overrides={"knn": 5}, log=lines.append)
+    assert "on all 200 cells" in lines[0]
+
+
+def test_fit_prints_a_start_line_and_documents_its_options(tmp_path, capsys):
+    source = tmp_path / "mine.h5ad"
+    user_adata().write_h5ad(source)
+    assert main(["fit", "--method", "mean", "--input", str(source), "--output", str(tmp_path / "m")]) == 0
+    err = capsys.readouterr().err
+    assert "countsbench: fitting mean (quick profile) on all 200 cells x 15 genes, conditions: none, device cpu" in err
+    with pytest.raises(SystemExit):
+        main(["fit", "--help"])
+    text = capsys.readouterr().out
+    for option in ("--method", "--profile", "--set", "--seed", "--device", "--params"):
+        assert option in text
+
+
+def test_list_params_shows_hyperparameters_and_task_defaults(capsys):
+    assert main(["list", "methods", "--params", "countsdiff", "--task", "pbmc_mcar"]) == 0
+    rows = {line.split("│")[1].strip(): line for line in capsys.readouterr().out.splitlines() if line.count("│") > 3}
+    assert "'transformer'" in rows["network"] and "'auto'" in rows["network"]  # constructor vs task default
+    assert "yes" in rows["n_samples"] and "float | None" in rows["guidance"]
+    assert main(["list", "methods", "--params", "nope"]) == 2

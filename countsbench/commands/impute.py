@@ -12,22 +12,36 @@ from countsbench.data import CountDataError
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("impute", help="impute your own .h5ad with a fitted model")
+    parser = subparsers.add_parser(
+        "impute",
+        help="impute your own .h5ad with a fitted model",
+        description="Impute the chosen entries of an .h5ad with a model from `countsbench fit`; every other "
+        "entry is returned unchanged. Genes are matched by name. The output is a copy of the input with layers "
+        "countsbench_imputed (the mean of the K imputations) and countsbench_sample_0..K-1.",
+    )
     parser.add_argument("--model", type=Path, required=True, help="directory written by `countsbench fit`")
-    parser.add_argument("--input", type=Path, required=True)
-    parser.add_argument("--output", type=Path, required=True, help=".h5ad with the imputations as layers")
+    parser.add_argument("--input", type=Path, required=True, help="an .h5ad of raw integer counts")
+    parser.add_argument(
+        "--output", type=Path, required=True, help=".h5ad with the imputations as layers (written atomically)"
+    )
     parser.add_argument("--layer", help="read counts from this layer instead of X")
     which = parser.add_mutually_exclusive_group(required=True)
-    which.add_argument("--mask-layer", help="layer whose non-zero entries are the ones to impute")
-    which.add_argument("--impute-zeros", action="store_true", help="impute every zero")
+    which.add_argument(
+        "--mask-layer", help="layer whose non-zero entries are the ones to impute (cells x genes of the input)"
+    )
+    which.add_argument(
+        "--impute-zeros",
+        action="store_true",
+        help="treat EVERY zero as missing and impute it (true zeros too: this raises library sizes)",
+    )
     parser.add_argument(
         "--n-samples",
         type=int,
         default=None,
         help="number of imputations K (their mean is a layer too); default: the model's n_samples setting, else 1",
     )
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", choices=DEVICES, default="auto")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the imputation's randomness (default 0)")
+    parser.add_argument("--device", choices=DEVICES, default="auto", help="auto (a CUDA GPU when visible), cpu, cuda")
     parser.set_defaults(func=main)
 
 
