@@ -16,7 +16,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "fit",
         help="fit a method on your own .h5ad and save it",
         description="Fit an imputation method on every cell of your own .h5ad of raw integer counts (a "
-        "seeded 10%% is held out only for methods that tune on it, e.g. MAGIC with knn=None) and save it for "
+        "seeded 10% is held out only for methods that tune on it, e.g. MAGIC with knn=None) and save it for "
         "`countsbench impute`. A start line and progress (with an ETA) go to stderr.",
     )
     parser.add_argument("--input", type=Path, required=True, help="an .h5ad of raw integer counts (cells x genes)")
