@@ -64,6 +64,8 @@ class MetricSpec:
     target: float | str | None = None
     summary: str = ""
     paper: str = ""
+    #: Bootstrap replicates at most (an expensive metric); None = as many as the evaluation asks for.
+    max_resamples: int | None = None
 
 
 S = TypeVar("S")
@@ -207,20 +209,25 @@ def register_metric(
     target: float | str | None = None,
     summary: str = "",
     paper: str = "",
+    max_resamples: int | None = None,
 ) -> Callable:
     """Register ``fn(evaluation) -> float | dict[str, float]``; dict keys become ``name/key`` metrics.
 
     ``direction="target"`` metrics are best at ``target``: a number (bias at 0, a variance ratio at 1)
     or ``"truth"`` when the best value is the truth's own (zero share, maximum), which the metric then
     reports beside its value as ``name/truth``.
+
+    ``max_resamples`` bounds the bootstrap replicates of an expensive metric (at least 2).
     """
     _check_choice(direction, DIRECTIONS, "direction")
     kinds = _check_kinds(kinds)
     if (direction == "target") != (target is not None):
         raise RegistryError(f"metric {name!r}: a target value goes with direction='target' and only with it")
+    if max_resamples is not None and max_resamples < 2:
+        raise RegistryError(f"metric {name!r}: max_resamples must be at least 2, got {max_resamples}")
 
     def decorate(fn: Callable) -> Callable:
-        REGISTRY.metrics.add(name, MetricSpec(name, fn, kinds, direction, target, summary, paper))
+        REGISTRY.metrics.add(name, MetricSpec(name, fn, kinds, direction, target, summary, paper, max_resamples))
         return fn
 
     return decorate
