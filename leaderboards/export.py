@@ -14,15 +14,13 @@ import io
 import math
 from pathlib import Path
 
-from leaderboards import significance
+from leaderboards import scaling, significance
 from leaderboards.table import COSTS, Leaderboard
 
 LEGEND = (
     "Mean ± standard error over seeds; (bs x): bootstrap standard error over test cells where the metric has one. "
     "↓ lower is better, ↑ higher is better, →v closest to v is best. "
-    f"{significance.RULE} "
-    "Scaled score: each metric scaled so that the worst control method scores 0 and the best 1, averaged over "
-    "metrics; it is shown next to the raw values, never instead of them. "
+    f"{significance.RULE} {scaling.RULE} "
     "Failed: seeds whose latest run failed; missing: seeds other rows ran but this row did not. "
     "Train time excludes runs that reused a model fitted by another cell."
 )

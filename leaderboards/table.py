@@ -10,8 +10,8 @@ Uncertainty: "± s.e." is the standard error of the mean over seeds (std with dd
 "bs" is the bootstrap standard error over test cells (SPEC section 8) where the metric logs one as
 ``<metric>/bootstrap_se``, as the root mean square over seeds. The per-replicate values behind it
 (the run's ``bootstrap_replicates.json`` artifact) feed the paired test of the best marks.
-Ranking and best marks use a row's mean *badness* over its seeds (for a "target" metric, the
-mean distance to the target). Best marks: `leaderboards.significance`. Scaled score:
+Ranking, best marks and scaling all use a row's mean *badness* over its seeds (for a "target"
+metric, the mean distance to the target). Best marks: `leaderboards.significance`. Scaled score:
 `leaderboards.scaling`. `Leaderboard.notes` says where a rule could not be applied in full.
 """
 
@@ -26,7 +26,7 @@ import numpy as np
 from countsbench.directions import arrow, badness
 from countsbench.evaluation import REPLICATES_ARTIFACT, BootstrapReplicates
 from countsbench.tracking import DIRECTION_TAG, TAG_PREFIX, Tracker
-from leaderboards.scaling import scale, summary
+from leaderboards.scaling import Signal, Summary, agree, scale, signal_of, summary
 from leaderboards.significance import Verdict, compare
 
 BOOTSTRAP_SUFFIX = "/bootstrap_se"
@@ -98,6 +98,8 @@ class Leaderboard:
     metrics: list[str]
     directions: dict[str, str]
     rows: list[Row]
+    #: How each metric enters the scaled score (`leaderboards.scaling.signal_of`); absent = a signal.
+    signals: dict[str, Signal] = field(default_factory=dict)
 
     @property
     def seeds(self) -> set[int]:
@@ -134,12 +136,38 @@ class Leaderboard:
         found = self.verdict(metric)
         return found[0] if found is not None and found[2].marked else None
 
+    def signal(self, metric: str) -> Signal:
+        return self.signals.get(metric, Signal())
+
     def scaled(self, row: Row, metric: str) -> float:
-        controls = [r.mean_se(metric)[0] for r in self.rows if r.role == "control"]
-        return scale(row.mean_se(metric)[0], controls, self.direction(metric))
+        direction = self.direction(metric)
+        controls = [r.mean_badness(metric, direction) for r in self.rows if r.role == "control"]
+        return scale(row.mean_badness(metric, direction), controls)
+
+    def scalable(self, metric: str) -> bool:
+        """Whether the controls define a scale for ``metric`` (two or more with a value, not tied)."""
+        direction = self.direction(metric)
+        controls = [r.mean_badness(metric, direction) for r in self.rows if r.role == "control"]
+        return any(math.isfinite(scale(c, controls)) for c in controls)
+
+    def counted_metrics(self, row: Row) -> list[str]:
+        """The metrics that enter ``row``'s summary score, each signal once (`leaderboards.scaling`)."""
+        candidates = [m for m in self.metrics if self.signal(m).scored and self.scalable(m)]
+        counted = []
+        for metric in candidates:
+            signal = self.signal(metric)
+            if signal.same_as in candidates and (
+                signal.when == "always" or agree(row.per_seed(metric), row.per_seed(signal.same_as))
+            ):
+                continue
+            counted.append(metric)
+        return counted
+
+    def summary(self, row: Row) -> Summary:
+        return summary({m: self.scaled(row, m) for m in self.counted_metrics(row)})
 
     def summary_score(self, row: Row) -> float:
-        return summary([self.scaled(row, m) for m in self.metrics])
+        return self.summary(row).score
 
     def sorted_rows(self) -> list[Row]:
         """By summary score when there is one, else by the first metric; rows without values last."""
@@ -162,7 +190,7 @@ class Leaderboard:
         lines = []
         for row in self.sorted_rows():
             cells = [row.variant, row.role, str(len(row.seeds_ok)), str(len(row.seeds_failed)), str(self.missing(row))]
-            cells.append(format_number(self.summary_score(row)))
+            cells.append(format_summary(self.summary(row)))
             for metric in self.metrics:
                 text = format_mean_se(*row.mean_se(metric))
                 bs = row.bootstrap_se(metric)
@@ -174,7 +202,7 @@ class Leaderboard:
         return lines
 
     def notes(self) -> list[str]:
-        """Where a rule could not be applied in full: best marks tested on seeds alone."""
+        """Where a rule could not be applied in full: best marks tested on seeds alone, incomplete scores."""
         notes = []
         tested = {m: v for m in self.metrics if (v := self.verdict(m)) is not None}
         seeds_only = [m for m, (_, _, verdict) in tested.items() if verdict.bootstrap is None]
@@ -183,7 +211,23 @@ class Leaderboard:
             notes.append(
                 f"Best marks by the seed test alone (the leader or the runner-up has no bootstrap replicates): {which}."
             )
+        for row in self.sorted_rows():
+            result = self.summary(row)
+            if result.missing and math.isfinite(result.score):
+                notes.append(
+                    f"Scaled score of {row.variant}: a lower bound, {len(result.missing)} of {len(result.counted)} "
+                    f"metrics missing (counted as 0): {', '.join(result.missing)}."
+                )
         return notes
+
+
+def format_summary(result: Summary) -> str:
+    """The summary score, ``≥`` and the number of missing metrics when some are missing."""
+    if not math.isfinite(result.score):
+        return "-"
+    if result.complete:
+        return format_number(result.score)
+    return f"≥{format_number(result.score)} ({len(result.missing)} of {len(result.counted)} missing)"
 
 
 def format_number(value: float) -> str:
@@ -241,7 +285,7 @@ def build_leaderboard(task: str, results_dir: Path, metric_order: tuple[str, ...
             if key.startswith(DIRECTION_TAG):
                 directions[key[len(DIRECTION_TAG) :]] = value
     ordered = [m for m in metric_order if m in seen] + [m for m in seen if m not in metric_order]
-    return Leaderboard(task, ordered, directions, list(rows.values()))
+    return Leaderboard(task, ordered, directions, list(rows.values()), {m: signal_of(m) for m in ordered})
 
 
 def _replicates(tracker: Tracker, run) -> BootstrapReplicates | None:

@@ -95,7 +95,12 @@ def mmd(ev: Evaluation) -> float:
 
 
 @register_metric(
-    "log_mmd", kinds=PROFILE_KINDS, direction="minimize", summary="ln(max(MMD^2, 1e-12)).", paper="log(MMD)"
+    "log_mmd",
+    kinds=PROFILE_KINDS,
+    direction="minimize",
+    summary="ln(max(MMD^2, 1e-12)).",
+    paper="log(MMD)",
+    same_signal_as="mmd",
 )
 def log_mmd(ev: Evaluation) -> float:
     return math.log(max(_mmd2(ev), 1e-12))

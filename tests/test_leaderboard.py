@@ -1,7 +1,8 @@
 """Leaderboard aggregation, best-beyond-noise marks, control scaling and exports, by hand.
 
 The statistics of the best-mark rule (false-mark rate, power, the paired bootstrap) are tested in
-tests/test_significance.py."""
+tests/test_significance.py; the scaled score's rules (signals counted once, clipping, missing metrics)
+in tests/test_scaling.py."""
 
 from __future__ import annotations
 
@@ -93,14 +94,15 @@ def test_aggregation_failures_and_missing_cells(board):
 def test_scaling_against_controls_by_hand(board):
     rows = {r.variant: r for r in board.rows}
     median = rows["plugin_median"]
-    assert board.scaled(median, "rmse") == pytest.approx((5 - 2) / (5 - 3))
+    assert board.scaled(median, "rmse") == pytest.approx((5 - 2) / (5 - 3))  # 1.5: shown unclipped
     assert board.scaled(median, "spearman") == pytest.approx((0.4 - 0.1) / (0.5 - 0.1))
-    # bias, target 0: controls at distance 2 (worst) and 0.5 (best); the median's mean bias is 0.2/3
-    assert board.scaled(median, "bias") == pytest.approx((2 - 0.2 / 3) / (2 - 0.5))
-    expected = (1.5 + 0.75 + (2 - 0.2 / 3) / 1.5) / 3
+    # bias, target 0: controls at distance 2 (worst) and 0.5 (best); the median's per-seed distances
+    # (0.2, 0.1, 0.3) average 0.2, the quantity that ranks and tests it too
+    assert board.scaled(median, "bias") == pytest.approx((2 - 0.2) / (2 - 0.5))
+    expected = (1.0 + 0.75 + 1.0) / 3  # 1.5 and 1.2 clipped to 1 before averaging
     assert board.summary_score(median) == pytest.approx(expected)
     assert board.summary_score(rows["zero"]) == 0 and board.summary_score(rows["mean"]) == 1
-    assert [r.variant for r in board.sorted_rows()][:3] == ["plugin_median", "mean", "zero"]
+    assert [r.variant for r in board.sorted_rows()][:3] == ["mean", "plugin_median", "zero"]
 
 
 def test_best_is_marked_only_beyond_noise(board):
@@ -137,11 +139,12 @@ def test_the_bootstrap_critical_value_has_the_replicates_degrees_of_freedom():
 
 
 def test_scale_edge_cases():
-    assert scale(4.0, [5.0, 3.0], "minimize") == pytest.approx(0.5)
-    assert scale(1.0, [5.0, 3.0], "minimize") == pytest.approx(2.0)  # not clipped
-    assert math.isnan(scale(1.0, [3.0], "minimize"))  # one control: undefined
-    assert math.isnan(scale(1.0, [3.0, 3.0], "minimize"))  # tied controls: undefined
-    assert scale(1.5, [3.0, 2.0], "target:1") == pytest.approx((2 - 0.5) / (2 - 1))
+    # scale() takes badness (smaller is better): a "target" metric's distance, a "maximize" one negated
+    assert scale(4.0, [5.0, 3.0]) == pytest.approx(0.5)
+    assert scale(1.0, [5.0, 3.0]) == pytest.approx(2.0)  # not clipped per metric (the summary clips)
+    assert math.isnan(scale(1.0, [3.0]))  # one control: undefined
+    assert math.isnan(scale(1.0, [3.0, 3.0]))  # tied controls: undefined
+    assert scale(0.5, [2.0, 1.0]) == pytest.approx((2 - 0.5) / (2 - 1))
 
 
 def test_bootstrap_standard_error_is_read_and_shown():
