@@ -25,6 +25,7 @@ from typing import Any, Generic, TypeVar
 TASK_KINDS = ("imputation", "generation")
 ROLES = ("control", "baseline", "reference")
 DIRECTIONS = ("minimize", "maximize", "target")
+SAME_SIGNAL_WHEN = ("always", "equal")
 ENTRY_POINT_GROUP = "countsbench.plugins"
 BUILTIN_PACKAGES = ("methods", "tasks", "metrics")
 
@@ -64,6 +65,16 @@ class MetricSpec:
     target: float | str | None = None
     summary: str = ""
     paper: str = ""
+    #: Bootstrap replicates at most (an expensive metric); None = as many as the evaluation asks for.
+    max_resamples: int | None = None
+    #: The logged metric this one duplicates or transforms (not a separate signal for the scaled score).
+    same_signal_as: str | None = None
+    #: "always" (a transform: log_mmd of mmd) or "equal" (only for rows whose values coincide with the
+    #: other metric's on every seed: crps equals mae for single imputations).
+    same_signal_when: str = "always"
+    #: For a dict-valued metric, the keys that count in the scaled score (None: all); the other keys
+    #: are components of these (per-dimension values summarised by their mean).
+    scored_keys: tuple[str, ...] | None = None
 
 
 S = TypeVar("S")
@@ -207,20 +218,38 @@ def register_metric(
     target: float | str | None = None,
     summary: str = "",
     paper: str = "",
+    max_resamples: int | None = None,
+    same_signal_as: str | None = None,
+    same_signal_when: str = "always",
+    scored_keys: tuple[str, ...] | None = None,
 ) -> Callable:
     """Register ``fn(evaluation) -> float | dict[str, float]``; dict keys become ``name/key`` metrics.
 
     ``direction="target"`` metrics are best at ``target``: a number (bias at 0, a variance ratio at 1)
     or ``"truth"`` when the best value is the truth's own (zero share, maximum), which the metric then
     reports beside its value as ``name/truth``.
+
+    ``max_resamples`` bounds the bootstrap replicates of an expensive metric (at least 2).
+    ``same_signal_as`` names the logged metric that this one duplicates or transforms, ``always`` or
+    only where the two are ``equal``, and ``scored_keys`` picks the keys of a dict-valued metric that
+    stand for it: the leaderboard's scaled score counts each signal once (`leaderboards.scaling`).
     """
     _check_choice(direction, DIRECTIONS, "direction")
+    _check_choice(same_signal_when, SAME_SIGNAL_WHEN, "same_signal_when")
     kinds = _check_kinds(kinds)
     if (direction == "target") != (target is not None):
         raise RegistryError(f"metric {name!r}: a target value goes with direction='target' and only with it")
+    if max_resamples is not None and max_resamples < 2:
+        raise RegistryError(f"metric {name!r}: max_resamples must be at least 2, got {max_resamples}")
+    if same_signal_as == name:
+        raise RegistryError(f"metric {name!r} cannot be the same signal as itself")
 
     def decorate(fn: Callable) -> Callable:
-        REGISTRY.metrics.add(name, MetricSpec(name, fn, kinds, direction, target, summary, paper))
+        spec = MetricSpec(
+            name, fn, kinds, direction, target, summary, paper, max_resamples, same_signal_as, same_signal_when,
+            None if scored_keys is None else tuple(scored_keys),
+        )  # fmt: skip
+        REGISTRY.metrics.add(name, spec)
         return fn
 
     return decorate

@@ -25,7 +25,7 @@ from countsbench.config import ConfigError, resolve_config
 from countsbench.context import RunContext, resolve_device, seed_everything
 from countsbench.data import CountData, ExpressedValidity
 from countsbench.directions import direction_of
-from countsbench.evaluation import Evaluation, check_metrics, finite_or_none, metric_spec_for, score
+from countsbench.evaluation import Evaluation, check_metrics, finite_or_none, metric_spec_for, score_with_replicates
 from countsbench.method import Method
 from countsbench.provenance import SCHEMA_VERSION, collect
 from countsbench.registry import REGISTRY, MethodSpec
@@ -288,7 +288,14 @@ def run_cell(
     if show_progress is not None:
         ctx.show_progress = show_progress
     costs: dict[str, Any] = {}
-    result: dict[str, Any] = {"status": "ok", "error": None, "metrics": {}, "model_cache": None, "outputs": None}
+    result: dict[str, Any] = {
+        "status": "ok",
+        "error": None,
+        "metrics": {},
+        "bootstrap": None,
+        "model_cache": None,
+        "outputs": None,
+    }
     try:
         ctx.output_dir = store.cell_dir(cell.cell_id) / "artifacts"
         seed_everything(request.seed)
@@ -321,7 +328,9 @@ def run_cell(
             label_key=cell.data.description.get("split_stratified_by"),
             cache_dir=store.root / "cache",
         )
-        result["metrics"] = {k: finite_or_none(v) for k, v in score(evaluation, cell.metrics).items()}
+        values, replicates = score_with_replicates(evaluation, cell.metrics)
+        result["metrics"] = {k: finite_or_none(v) for k, v in values.items()}
+        result["bootstrap"] = None if replicates is None else replicates.to_json()
         costs["eval_s"] = time.perf_counter() - t
         cell.task.write_artifacts(truth, prediction, ctx.output_dir)
     except Exception as error:  # recorded as a failed cell, never dropped

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from countsbench.directions import direction_of
-from countsbench.evaluation import metric_spec_for
+from countsbench.evaluation import REPLICATES_ARTIFACT, metric_spec_for
 
 TAG_PREFIX = "countsbench."
 DIRECTION_TAG = TAG_PREFIX + "direction."
@@ -100,6 +100,8 @@ class Tracker:
             self.client.log_batch(run_id, metrics=metrics[start : start + 100], params=params[start : start + 100])
         for path in artifacts:
             self.client.log_artifact(run_id, str(path))
+        if result.get("bootstrap"):  # per-replicate metric values, for the leaderboard's paired test
+            self.client.log_dict(run_id, result["bootstrap"], REPLICATES_ARTIFACT)
         self.client.set_tag(run_id, TAG_PREFIX + "status", result["status"])
         self.client.set_terminated(run_id, status="FINISHED" if result["status"] == "ok" else "FAILED")
         return run_id

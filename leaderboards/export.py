@@ -14,15 +14,13 @@ import io
 import math
 from pathlib import Path
 
+from leaderboards import scaling, significance
 from leaderboards.table import COSTS, Leaderboard
 
 LEGEND = (
     "Mean ± standard error over seeds; (bs x): bootstrap standard error over test cells where the metric has one. "
     "↓ lower is better, ↑ higher is better, →v closest to v is best. "
-    "Best values are marked only where they beat the runner-up beyond noise (a one-sided paired t-test over seeds, "
-    "p < 0.05, and, with bootstrap errors, a difference beyond 1.96 combined s.e.). "
-    "Scaled score: each metric scaled so that the worst control method scores 0 and the best 1, averaged over "
-    "metrics; it is shown next to the raw values, never instead of them. "
+    f"{significance.RULE} {scaling.RULE} "
     "Failed: seeds whose latest run failed; missing: seeds other rows ran but this row did not. "
     "Train time excludes runs that reused a model fitted by another cell."
 )
@@ -39,6 +37,9 @@ def markdown(board: Leaderboard) -> str:
     lines += [
         "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |" for cells in board.table(("**", "**"))
     ]
+    notes = board.notes()
+    if notes:
+        lines += ["", *(f"- {note}" for note in notes)]
     return "\n".join(lines) + "\n"
 
 
@@ -95,6 +96,9 @@ def html_page(board: Leaderboard, plot_name: str | None = None) -> str:
         f"<p>{html.escape(LEGEND)}</p>",
         f'<table id="leaderboard"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>',
     ]
+    notes = board.notes()
+    if notes:
+        parts.append("<ul>" + "".join(f"<li>{html.escape(note)}</li>" for note in notes) + "</ul>")
     if failures:
         parts.append("<h2>Failures</h2><ul>" + "".join(failures) + "</ul>")
     if plot_name:

@@ -8,8 +8,11 @@ averaged across configs: each variant is its own row (DESIGN.md).
 
 Uncertainty: "± s.e." is the standard error of the mean over seeds (std with ddof=1 / sqrt(n));
 "bs" is the bootstrap standard error over test cells (SPEC section 8) where the metric logs one as
-``<metric>/bootstrap_se``, as the root mean square over seeds. Best marks: `leaderboards.significance`.
-Scaled score: `leaderboards.scaling`.
+``<metric>/bootstrap_se``, as the root mean square over seeds. The per-replicate values behind it
+(the run's ``bootstrap_replicates.json`` artifact) feed the paired test of the best marks.
+Ranking, best marks and scaling all use a row's mean *badness* over its seeds (for a "target"
+metric, the mean distance to the target). Best marks: `leaderboards.significance`. Scaled score:
+`leaderboards.scaling`. `Leaderboard.notes` says where a rule could not be applied in full.
 """
 
 from __future__ import annotations
@@ -21,9 +24,10 @@ from pathlib import Path
 import numpy as np
 
 from countsbench.directions import arrow, badness
+from countsbench.evaluation import REPLICATES_ARTIFACT, BootstrapReplicates
 from countsbench.tracking import DIRECTION_TAG, TAG_PREFIX, Tracker
-from leaderboards.scaling import scale, summary
-from leaderboards.significance import beyond_noise
+from leaderboards.scaling import Signal, Summary, agree, scale, signal_of, summary
+from leaderboards.significance import Verdict, compare
 
 BOOTSTRAP_SUFFIX = "/bootstrap_se"
 #: Cost columns: (logged metric, column label). Train time excludes runs that reused a cached model.
@@ -40,6 +44,7 @@ class Row:
     seeds_ok: set[int] = field(default_factory=set)
     seeds_failed: set[int] = field(default_factory=set)
     errors: list[str] = field(default_factory=list)
+    replicates: dict[int, BootstrapReplicates] = field(default_factory=dict)  # seed -> bootstrap replicates
 
     @property
     def seeds(self) -> list[int]:
@@ -64,6 +69,28 @@ class Row:
         values = list(self.per_seed(metric + BOOTSTRAP_SUFFIX).values())
         return float(np.sqrt(np.mean(np.square(values)))) if values else math.nan
 
+    def badness(self, metric: str, direction: str) -> np.ndarray:
+        """Per-seed badness (seeds in order); empty where the direction has none (target at the truth)."""
+        values = [badness(v, direction) for _, v in sorted(self.per_seed(metric).items())]
+        return np.array([b for b in values if math.isfinite(b)])
+
+    def mean_badness(self, metric: str, direction: str) -> float:
+        values = self.badness(metric, direction)
+        return float(np.mean(values)) if values.size else math.nan
+
+    def replicate_badness(self, metric: str, direction: str) -> tuple[np.ndarray, BootstrapReplicates] | None:
+        """Per bootstrap replicate, the mean over seeds of its badness (the first replicates that every
+        seed has), with the seeds' resampling; None unless every seed with a value has paired replicates."""
+        seeds = sorted(self.per_seed(metric))
+        found = [self.replicates.get(s) for s in seeds]
+        if not seeds or any(r is None or metric not in r.values for r in found):
+            return None
+        if any(not r.pairs_with(found[0]) for r in found):
+            return None
+        n = min(len(r.values[metric]) for r in found)
+        matrix = np.array([[math.nan if v is None else v for v in r.values[metric][:n]] for r in found])
+        return np.mean(badness(matrix, direction), axis=0), found[0]
+
 
 @dataclass
 class Leaderboard:
@@ -71,6 +98,8 @@ class Leaderboard:
     metrics: list[str]
     directions: dict[str, str]
     rows: list[Row]
+    #: How each metric enters the scaled score (`leaderboards.scaling.signal_of`); absent = a signal.
+    signals: dict[str, Signal] = field(default_factory=dict)
 
     @property
     def seeds(self) -> set[int]:
@@ -83,38 +112,69 @@ class Leaderboard:
         return self.directions.get(metric, "minimize")
 
     def ranked(self, metric: str) -> list[Row]:
-        """Rows with a value for ``metric``, best first."""
-        scored = [(badness(r.mean_se(metric)[0], self.direction(metric)), r) for r in self.rows]
+        """Rows with a value for ``metric``, best (smallest mean badness) first."""
+        scored = [(r.mean_badness(metric, self.direction(metric)), r) for r in self.rows]
         return [r for b, r in sorted(scored, key=lambda pair: pair[0]) if math.isfinite(b)]
 
-    def best(self, metric: str) -> Row | None:
-        """The best row when it beats the runner-up beyond noise (`leaderboards.significance`)."""
+    def verdict(self, metric: str) -> tuple[Row, Row, Verdict] | None:
+        """The leader, the runner-up and the tests between them (`leaderboards.significance`)."""
         ranked = self.ranked(metric)
         if len(ranked) < 2:
             return None
         first, second = ranked[:2]
-        significant = beyond_noise(
-            first.per_seed(metric),
-            second.per_seed(metric),
-            self.direction(metric),
-            first.bootstrap_se(metric),
-            second.bootstrap_se(metric),
-        )
-        return first if significant else None
+        direction = self.direction(metric)
+        mine, theirs = first.replicate_badness(metric, direction), second.replicate_badness(metric, direction)
+        paired = None
+        if mine is not None and theirs is not None and mine[1].pairs_with(theirs[1]):
+            n = min(len(mine[0]), len(theirs[0]))
+            paired = (mine[0][:n], theirs[0][:n])
+        verdict = compare(first.badness(metric, direction), second.badness(metric, direction), *(paired or ()))
+        return first, second, verdict
+
+    def best(self, metric: str) -> Row | None:
+        """The leader when it beats the runner-up beyond noise."""
+        found = self.verdict(metric)
+        return found[0] if found is not None and found[2].marked else None
+
+    def signal(self, metric: str) -> Signal:
+        return self.signals.get(metric, Signal())
 
     def scaled(self, row: Row, metric: str) -> float:
-        controls = [r.mean_se(metric)[0] for r in self.rows if r.role == "control"]
-        return scale(row.mean_se(metric)[0], controls, self.direction(metric))
+        direction = self.direction(metric)
+        controls = [r.mean_badness(metric, direction) for r in self.rows if r.role == "control"]
+        return scale(row.mean_badness(metric, direction), controls)
+
+    def scalable(self, metric: str) -> bool:
+        """Whether the controls define a scale for ``metric`` (two or more with a value, not tied)."""
+        direction = self.direction(metric)
+        controls = [r.mean_badness(metric, direction) for r in self.rows if r.role == "control"]
+        return any(math.isfinite(scale(c, controls)) for c in controls)
+
+    def counted_metrics(self, row: Row) -> list[str]:
+        """The metrics that enter ``row``'s summary score, each signal once (`leaderboards.scaling`)."""
+        candidates = [m for m in self.metrics if self.signal(m).scored and self.scalable(m)]
+        counted = []
+        for metric in candidates:
+            signal = self.signal(metric)
+            if signal.same_as in candidates and (
+                signal.when == "always" or agree(row.per_seed(metric), row.per_seed(signal.same_as))
+            ):
+                continue
+            counted.append(metric)
+        return counted
+
+    def summary(self, row: Row) -> Summary:
+        return summary({m: self.scaled(row, m) for m in self.counted_metrics(row)})
 
     def summary_score(self, row: Row) -> float:
-        return summary([self.scaled(row, m) for m in self.metrics])
+        return self.summary(row).score
 
     def sorted_rows(self) -> list[Row]:
         """By summary score when there is one, else by the first metric; rows without values last."""
 
         def key(row: Row) -> tuple[float, float]:
             score = self.summary_score(row)
-            first = badness(row.mean_se(self.metrics[0])[0], self.direction(self.metrics[0])) if self.metrics else 0
+            first = row.mean_badness(self.metrics[0], self.direction(self.metrics[0])) if self.metrics else 0
             return (-score if math.isfinite(score) else math.inf, first if math.isfinite(first) else math.inf)
 
         return sorted(self.rows, key=key)
@@ -130,7 +190,7 @@ class Leaderboard:
         lines = []
         for row in self.sorted_rows():
             cells = [row.variant, row.role, str(len(row.seeds_ok)), str(len(row.seeds_failed)), str(self.missing(row))]
-            cells.append(format_number(self.summary_score(row)))
+            cells.append(format_summary(self.summary(row)))
             for metric in self.metrics:
                 text = format_mean_se(*row.mean_se(metric))
                 bs = row.bootstrap_se(metric)
@@ -140,6 +200,34 @@ class Leaderboard:
             cells += [format_mean_se(*row.mean_se(name)) for name, _ in COSTS]
             lines.append(cells)
         return lines
+
+    def notes(self) -> list[str]:
+        """Where a rule could not be applied in full: best marks tested on seeds alone, incomplete scores."""
+        notes = []
+        tested = {m: v for m in self.metrics if (v := self.verdict(m)) is not None}
+        seeds_only = [m for m, (_, _, verdict) in tested.items() if verdict.bootstrap is None]
+        if seeds_only:
+            which = "every metric" if len(seeds_only) == len(tested) else ", ".join(seeds_only)
+            notes.append(
+                f"Best marks by the seed test alone (the leader or the runner-up has no bootstrap replicates): {which}."
+            )
+        for row in self.sorted_rows():
+            result = self.summary(row)
+            if result.missing and math.isfinite(result.score):
+                notes.append(
+                    f"Scaled score of {row.variant}: a lower bound, {len(result.missing)} of {len(result.counted)} "
+                    f"metrics missing (counted as 0): {', '.join(result.missing)}."
+                )
+        return notes
+
+
+def format_summary(result: Summary) -> str:
+    """The summary score, ``≥`` and the number of missing metrics when some are missing."""
+    if not math.isfinite(result.score):
+        return "-"
+    if result.complete:
+        return format_number(result.score)
+    return f"≥{format_number(result.score)} ({len(result.missing)} of {len(result.counted)} missing)"
 
 
 def format_number(value: float) -> str:
@@ -183,6 +271,9 @@ def build_leaderboard(task: str, results_dir: Path, metric_order: tuple[str, ...
             row.errors.append(tags.get("error", run.info.status))
             continue
         row.seeds_ok.add(seed)
+        replicates = _replicates(tracker, run)
+        if replicates is not None:
+            row.replicates[seed] = replicates
         reused = tags.get(TAG_PREFIX + "model_reused") == "True"
         for name, value in run.data.metrics.items():
             if name == "fit_s" and reused:
@@ -194,4 +285,14 @@ def build_leaderboard(task: str, results_dir: Path, metric_order: tuple[str, ...
             if key.startswith(DIRECTION_TAG):
                 directions[key[len(DIRECTION_TAG) :]] = value
     ordered = [m for m in metric_order if m in seen] + [m for m in seen if m not in metric_order]
-    return Leaderboard(task, ordered, directions, list(rows.values()))
+    return Leaderboard(task, ordered, directions, list(rows.values()), {m: signal_of(m) for m in ordered})
+
+
+def _replicates(tracker: Tracker, run) -> BootstrapReplicates | None:
+    """The run's bootstrap replicates artifact (None for runs logged before they were stored)."""
+    import mlflow
+
+    if REPLICATES_ARTIFACT not in {a.path for a in tracker.client.list_artifacts(run.info.run_id)}:
+        return None
+    uri = run.info.artifact_uri.rstrip("/") + "/" + REPLICATES_ARTIFACT
+    return BootstrapReplicates.from_json(mlflow.artifacts.load_dict(uri))

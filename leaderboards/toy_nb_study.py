@@ -1,6 +1,6 @@
 """The simulated-counts study (paper section 4.1): run the toy_nb grid, then render its snapshot.
 
-    python -m leaderboards.toy_nb_study                      # 5 methods x seeds 0 1 2, quick profile
+    python -m leaderboards.toy_nb_study                  # 5 methods and 2 controls x seeds 0 1 2, quick profile
     python -m leaderboards.toy_nb_study --seeds 0 --methods countsdiff mdlm --set countsdiff:steps=8000
 
 Cells run one after another through `run_cell` (``--resume``: finished cells are skipped), are logged to
@@ -29,7 +29,8 @@ from leaderboards.table import Leaderboard, build_leaderboard
 from tasks.toy import COMPARISON_ROWS, FEATURE_NAMES, TOY_METRICS, ToyNegativeBinomialTask, true_variances
 
 TASK = "toy_nb"
-METHODS = ("countsdiff", "blackout", "gaussian_ddpm", "mdlm", "remdm")
+#: The controls (memorise, independent_nb) give the leaderboard's scaled score its 0 and 1.
+METHODS = ("countsdiff", "blackout", "gaussian_ddpm", "mdlm", "remdm", "memorise", "independent_nb")
 #: The paper's Table 4 (variances per dimension), for comparison in the snapshot.
 PAPER_VARIANCES = {
     "CountsDiff (paper)": (0.55, 1.99, 0.07, 0.08, 0.21, 1.10, 0.44, 4.50, 0.46, 0.96),

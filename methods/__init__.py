@@ -1,7 +1,8 @@
 """Built-in methods: importing this package registers them (explicit discovery, no scanning).
 
-naive: the controls; countsdiff: the reference (and Blackout); diffusion_baselines: Gaussian DDPM,
-MDLM, ReMDM; the rest: the published imputation baselines.
+naive: the imputation controls; generation_controls: the generation controls (memorise,
+independent_nb); countsdiff: the reference (and Blackout); diffusion_baselines: Gaussian DDPM, MDLM,
+ReMDM; the rest: the published imputation baselines.
 """
 
 from methods import (  # noqa: F401
@@ -9,6 +10,7 @@ from methods import (  # noqa: F401
     diffusion_baselines,
     forest_diffusion,
     gain,
+    generation_controls,
     hivae,
     magic,
     naive,

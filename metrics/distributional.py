@@ -50,6 +50,7 @@ def from_replicates(ev: Evaluation, key: str, weighted: Callable[[Evaluation, np
     direction="minimize",
     summary="1-D energy distance between flattened true and imputed target values (scipy).",
     paper="ED",
+    max_resamples=20,  # a sort of every target value per replicate: seconds each on an atlas
 )
 def energy_distance(ev: Evaluation) -> float:
     true, pred = ev.target_values()
@@ -94,7 +95,12 @@ def mmd(ev: Evaluation) -> float:
 
 
 @register_metric(
-    "log_mmd", kinds=PROFILE_KINDS, direction="minimize", summary="ln(max(MMD^2, 1e-12)).", paper="log(MMD)"
+    "log_mmd",
+    kinds=PROFILE_KINDS,
+    direction="minimize",
+    summary="ln(max(MMD^2, 1e-12)).",
+    paper="log(MMD)",
+    same_signal_as="mmd",
 )
 def log_mmd(ev: Evaluation) -> float:
     return math.log(max(_mmd2(ev), 1e-12))
@@ -132,6 +138,7 @@ def sliced_wasserstein_distance(
     direction="minimize",
     summary="Sliced 2-Wasserstein distance between true and predicted profiles, 1000 projections.",
     paper="SWD",
+    max_resamples=20,  # 1000 projections of every profile, sorted, per replicate
 )
 def sliced_wasserstein(ev: Evaluation) -> float:
     return sliced_wasserstein_distance(ev.true_dense(), ev.predicted(), seed=ev.metric_seed)

@@ -6,7 +6,8 @@ from the right conditional distribution.
 - ``crps``: the continuous ranked probability score of the K samples' empirical distribution at
   each target entry (the 1-D energy score, Gneiting & Raftery 2007, eq. 21):
   ``mean_k |x_k - y| - 1/(2 K^2) sum_kl |x_k - x_l|``, averaged over all target entries. A single
-  imputation (K = 1) scores its absolute error, so the value is comparable across K.
+  imputation (K = 1) scores its absolute error, so the value is comparable across K, and is then
+  no separate signal from ``mae`` (declared with ``same_signal_when="equal"``).
 - ``coverage_90``: the share of target entries whose true value lies in the closed interval between
   the 5% and 95% quantiles of the K samples (numpy's linear interpolation). Undefined for K < 2.
   With few samples the interval is narrow (for K = 5 it spans 80% of the range of the samples), so a
@@ -51,6 +52,8 @@ def _crps_sums(ev: Evaluation) -> tuple[np.ndarray, np.ndarray]:
     kinds=("imputation",),
     direction="minimize",
     summary="CRPS of the K imputations at each target entry, pooled (K = 1: absolute error).",
+    same_signal_as="mae",
+    same_signal_when="equal",  # a single imputation's CRPS is its MAE: not a separate signal there
 )
 def crps(ev: Evaluation) -> float:
     count, total = ev.per_cell("crps_sums", _crps_sums)

@@ -175,7 +175,12 @@ def scfid(ev: Evaluation) -> float:
 
 
 @register_metric(
-    "log_scfid", kinds=("imputation",), direction="minimize", summary="ln(max(scFID, 1e-12)).", paper="log(scFID)"
+    "log_scfid",
+    kinds=("imputation",),
+    direction="minimize",
+    summary="ln(max(scFID, 1e-12)).",
+    paper="log(scFID)",
+    same_signal_as="scfid",
 )
 def log_scfid(ev: Evaluation) -> float:
     return math.log(max(_scfid(ev), 1e-12))

@@ -14,6 +14,9 @@ def test_evaluate_rescores_saved_outputs_as_a_new_result_and_run(results_dir, ca
     assert main(run) == 0
     (first,) = ResultStore(results_dir).iter_results()
     assert "xgboost_accuracy" in first["metrics"] and "mmd/bootstrap_se" in first["metrics"]
+    replicates = first["bootstrap"]["values"]  # per-replicate values, 200 resamples (20 for the costly metrics)
+    assert first["bootstrap"]["n_resamples"] == 200 and len(replicates["mmd"]) == 200
+    assert len(replicates["sliced_wasserstein"]) == 20
 
     args = ["evaluate", first["cell_id"], "--metrics", "rmse,energy_distance_profiles", "--bootstrap", "3"]
     assert main([*args, "--results-dir", str(results_dir)]) == 0
@@ -25,6 +28,9 @@ def test_evaluate_rescores_saved_outputs_as_a_new_result_and_run(results_dir, ca
         and "energy_distance_profiles/bootstrap_se" in second["metrics"]
     )
     assert second["metrics"]["xgboost_accuracy"] == first["metrics"]["xgboost_accuracy"]  # kept
+    # re-scored metrics get their 3 new replicates, the others keep theirs (the same resampled cells)
+    assert len(second["bootstrap"]["values"]["rmse"]) == 3 and len(second["bootstrap"]["values"]["mmd"]) == 200
+    assert second["bootstrap"]["values"]["rmse"] == first["bootstrap"]["values"]["rmse"][:3]
     tracker = Tracker(results_dir)
     runs = tracker.client.search_runs([tracker.experiment_id("pbmc_mcar", create=False)])
     assert len(runs) == 2

@@ -1,4 +1,8 @@
-"""Leaderboard aggregation, best-beyond-noise marks, control scaling and exports, by hand."""
+"""Leaderboard aggregation, best-beyond-noise marks, control scaling and exports, by hand.
+
+The statistics of the best-mark rule (false-mark rate, power, the paired bootstrap) are tested in
+tests/test_significance.py; the scaled score's rules (signals counted once, clipping, missing metrics)
+in tests/test_scaling.py."""
 
 from __future__ import annotations
 
@@ -7,12 +11,14 @@ import io
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
+from scipy import stats
 
 from countsbench.tracking import Tracker
 from leaderboards import build_leaderboard, csv_text, export_task, html_page, markdown
 from leaderboards.scaling import scale
-from leaderboards.significance import beyond_noise, paired_p_value
+from leaderboards.significance import compare, seed_p_values
 from leaderboards.table import Leaderboard, Row
 
 # method -> (role, {metric: per-seed values}); rmse minimize, spearman maximize, bias target 0
@@ -88,41 +94,57 @@ def test_aggregation_failures_and_missing_cells(board):
 def test_scaling_against_controls_by_hand(board):
     rows = {r.variant: r for r in board.rows}
     median = rows["plugin_median"]
-    assert board.scaled(median, "rmse") == pytest.approx((5 - 2) / (5 - 3))
+    assert board.scaled(median, "rmse") == pytest.approx((5 - 2) / (5 - 3))  # 1.5: shown unclipped
     assert board.scaled(median, "spearman") == pytest.approx((0.4 - 0.1) / (0.5 - 0.1))
-    # bias, target 0: controls at distance 2 (worst) and 0.5 (best); the median's mean bias is 0.2/3
-    assert board.scaled(median, "bias") == pytest.approx((2 - 0.2 / 3) / (2 - 0.5))
-    expected = (1.5 + 0.75 + (2 - 0.2 / 3) / 1.5) / 3
+    # bias, target 0: controls at distance 2 (worst) and 0.5 (best); the median's per-seed distances
+    # (0.2, 0.1, 0.3) average 0.2, the quantity that ranks and tests it too
+    assert board.scaled(median, "bias") == pytest.approx((2 - 0.2) / (2 - 0.5))
+    expected = (1.0 + 0.75 + 1.0) / 3  # 1.5 and 1.2 clipped to 1 before averaging
     assert board.summary_score(median) == pytest.approx(expected)
     assert board.summary_score(rows["zero"]) == 0 and board.summary_score(rows["mean"]) == 1
-    assert [r.variant for r in board.sorted_rows()][:3] == ["plugin_median", "mean", "zero"]
+    assert [r.variant for r in board.sorted_rows()][:3] == ["mean", "plugin_median", "zero"]
 
 
 def test_best_is_marked_only_beyond_noise(board):
-    assert board.best("rmse").variant == "plugin_median"  # beats mean on every seed
-    # spearman: mean (0.5 on all seeds) vs the median (0.4, 0.3, 0.5): d = (0.1, 0.2, 0): p > 0.05
+    # rmse: the median (2, 2.1, 1.9) against mean's constant 3: Welch t = 1 / (0.1 / sqrt 3) = 17.3, df 2
+    assert board.best("rmse").variant == "plugin_median"
+    # spearman: mean (0.5 on all seeds) vs the median (0.4, 0.3, 0.5): t = 1.73 on 2 df, p = 0.22
     assert board.best("spearman") is None
-    assert paired_p_value({0: 0.5, 1: 0.5, 2: 0.5}, {0: 0.4, 1: 0.3, 2: 0.5}, "maximize") > 0.05
-    assert board.best("bias").variant == "plugin_median"  # closest to the target 0 on every seed
+    assert seed_p_values([-0.5, -0.5, -0.5], [-0.4, -0.3, -0.5]) == pytest.approx(0.2254, abs=1e-4)
+    # bias, by distance to 0: the median's (0.2, 0.1, 0.3) against mean's constant 0.5: t = 5.2, p = 0.035
+    assert board.best("bias").variant == "plugin_median"
+    assert board.notes()[0].startswith("Best marks by the seed test alone") and "every metric" in board.notes()[0]
 
 
 def test_significance_rules():
-    best, runner = {0: 1.0, 1: 1.1, 2: 0.9}, {0: 2.0, 1: 2.1, 2: 1.9}
-    assert beyond_noise(best, runner, "minimize")
-    assert not beyond_noise(best, runner, "maximize")
-    assert not beyond_noise({0: 1.0}, {0: 2.0}, "minimize")  # one seed: no test, no mark
-    assert not beyond_noise(best, runner, "minimize", 0.5, 0.5)  # gap 1 < 1.96 * sqrt(0.5)
-    assert beyond_noise(best, runner, "minimize", 0.1, 0.1)
-    noisy = {0: 1.0, 1: 2.0, 2: 1.5}, {0: 1.2, 1: 1.9, 2: 1.6}
-    assert not beyond_noise(*noisy, "minimize")
+    best, runner = [1.0, 1.1, 0.9], [2.0, 2.1, 1.9]  # badness per seed
+    assert compare(best, runner).marked
+    assert not compare(runner, best).marked  # the leader must be the better row
+    assert not compare([1.0], [2.0]).marked and not compare(best, [2.0]).marked  # one seed: no variance, no mark
+    assert compare([1.0, 1.0, 1.0], [2.0, 2.0, 2.0]).marked  # deterministic rows: the means differ
+    assert not compare([1.0, 1.0, 1.0], [1.0, 1.0, 1.0]).marked  # a tie
+    # one deterministic row: Welch with the other row's variance alone, df = 2
+    assert compare([1.0, 1.0, 1.0], runner).seed_p == pytest.approx(2 * stats.t.sf(1.0 / (0.1 / 3**0.5), 2))
+    assert not compare([1.0, 2.0, 1.5], [1.2, 1.9, 1.6]).marked  # within seed noise
+
+
+def test_the_bootstrap_critical_value_has_the_replicates_degrees_of_freedom():
+    best, runner = [1.0, 1.0, 1.0], [2.0, 2.0, 2.0]  # beyond seed noise
+    noise = np.array([1.0, -1.0] * 5)  # sd (ddof 1) sqrt(10 / 9) = 1.054
+    z = 1.0 / np.std(1.0 + noise / 2.1, ddof=1)  # 1 / (1.054 / 2.1) = 1.99: above 1.96, below t_9 = 2.262
+    verdict = compare(best, runner, np.zeros(10), 1.0 + noise / 2.1)
+    assert verdict.seed_passed and 1.96 < z < 2.262 and verdict.bootstrap.z == pytest.approx(z)
+    assert verdict.bootstrap.critical == pytest.approx(2.262, abs=1e-3) and not verdict.marked
+    assert compare(best, runner, np.zeros(10), 1.0 + noise / 3.0).marked  # z = 2.85 > t_9
 
 
 def test_scale_edge_cases():
-    assert scale(4.0, [5.0, 3.0], "minimize") == pytest.approx(0.5)
-    assert scale(1.0, [5.0, 3.0], "minimize") == pytest.approx(2.0)  # not clipped
-    assert math.isnan(scale(1.0, [3.0], "minimize"))  # one control: undefined
-    assert math.isnan(scale(1.0, [3.0, 3.0], "minimize"))  # tied controls: undefined
-    assert scale(1.5, [3.0, 2.0], "target:1") == pytest.approx((2 - 0.5) / (2 - 1))
+    # scale() takes badness (smaller is better): a "target" metric's distance, a "maximize" one negated
+    assert scale(4.0, [5.0, 3.0]) == pytest.approx(0.5)
+    assert scale(1.0, [5.0, 3.0]) == pytest.approx(2.0)  # not clipped per metric (the summary clips)
+    assert math.isnan(scale(1.0, [3.0]))  # one control: undefined
+    assert math.isnan(scale(1.0, [3.0, 3.0]))  # tied controls: undefined
+    assert scale(0.5, [2.0, 1.0]) == pytest.approx((2 - 0.5) / (2 - 1))
 
 
 def test_bootstrap_standard_error_is_read_and_shown():
@@ -171,3 +193,29 @@ def test_leaderboard_export_command(logged, monkeypatch, tmp_path, capsys):
     assert sorted(p.suffix for p in (tmp_path / "lb").iterdir()) == [".csv", ".html", ".md", ".png"]
     assert main(["leaderboard", "--results-dir", str(logged)]) == 2  # neither --task nor --export
     assert "give one --task" in capsys.readouterr().err
+
+
+def test_bootstrap_replicates_travel_through_mlflow(tmp_path, monkeypatch):
+    """A result's replicates are logged as the run's ``bootstrap_replicates.json`` and read back per
+    seed; the best mark then needs the paired test too, and rows without replicates fall back."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    tracker = Tracker(tmp_path)
+    rng = np.random.default_rng(0)
+    shared = rng.normal(2.0, 0.3, 50)  # the resampled test cells' difficulty, common to both methods
+    logged = {}
+    for method, shift in (("good", 0.0), ("worse", 0.05)):
+        for seed in range(2):
+            replicates = logged[method, seed] = (shared + shift + rng.normal(0, 0.001, 50)).tolist()
+            result = fake_result(method, "baseline", seed, {"rmse": 2.0 + shift + 0.001 * seed})
+            pairing = {"metric_seed": 0, "n_cells": 140, "n_resamples": 50, "resample_digest": "d"}
+            result["bootstrap"] = {**pairing, "values": {"rmse": replicates}}
+            tracker.log(result)
+    tracker.log(fake_result("old", "baseline", 0, {"rmse": 3.0}))  # logged before replicates were stored
+    board = build_leaderboard("pbmc_mcar", tmp_path, ("rmse",))
+    rows = {r.variant: r for r in board.rows}
+    assert sorted(rows["good"].replicates) == [0, 1] and not rows["old"].replicates
+    assert rows["worse"].replicates[1].values["rmse"] == logged["worse", 1]
+    first, second, verdict = board.verdict("rmse")
+    assert (first.variant, second.variant) == ("good", "worse")
+    assert verdict.bootstrap.replicates == 50 and verdict.bootstrap.passed and verdict.marked
+    assert not any("seed test alone" in note for note in board.notes())

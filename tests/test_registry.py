@@ -55,6 +55,12 @@ def test_decorator_checks_its_arguments():
         register_metric("x", kinds=("imputation",), direction="target")
     with pytest.raises(RegistryError, match="subclass"):
         register_method("x", kinds=("imputation",))(object)
+    with pytest.raises(RegistryError, match="max_resamples"):
+        register_metric("x", kinds=("imputation",), direction="minimize", max_resamples=1)
+    with pytest.raises(RegistryError, match="same_signal_when"):
+        register_metric("x", kinds=("imputation",), direction="minimize", same_signal_as="y", same_signal_when="often")
+    with pytest.raises(RegistryError, match="itself"):
+        register_metric("x", kinds=("imputation",), direction="minimize", same_signal_as="x")
 
 
 def test_entry_point_plugins_are_loaded(test_plugin, monkeypatch):

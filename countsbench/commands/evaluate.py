@@ -14,6 +14,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,7 +22,14 @@ import numpy as np
 
 from countsbench.commands.common import add_plugin, add_results_dir, print_table
 from countsbench.data import CountDataError
-from countsbench.evaluation import DEFAULT_BOOTSTRAP, Evaluation, check_metrics, finite_or_none, score
+from countsbench.evaluation import (
+    DEFAULT_BOOTSTRAP,
+    BootstrapReplicates,
+    Evaluation,
+    check_metrics,
+    finite_or_none,
+    score_with_replicates,
+)
 from countsbench.registry import REGISTRY, RegistryError
 from countsbench.results import ResultStore
 from countsbench.task import TaskData, default_data_dir
@@ -100,10 +108,15 @@ def rescore(
     data = task.load(Path(data_dir) if data_dir is not None else default_data_dir())
     evaluation = rebuild_evaluation(result, store, data, options or {})
     start = time.perf_counter()
-    values = score(evaluation, names, n_bootstrap=n_bootstrap)
+    values, replicates = score_with_replicates(evaluation, names, n_bootstrap=n_bootstrap)
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     new = dict(result)
     new["metrics"] = {**result.get("metrics", {}), **{k: finite_or_none(v) for k, v in values.items()}}
+    old = BootstrapReplicates.from_json(result["bootstrap"]) if result.get("bootstrap") else None
+    if replicates is not None:  # the other metrics keep their replicates when the resamples pair up
+        new["bootstrap"] = (replicates if old is None else old.merged(replicates)).to_json()
+    elif old is not None:  # re-scored without a bootstrap: the re-scored metrics' old replicates are stale
+        new["bootstrap"] = replace(old, values={k: v for k, v in old.values.items() if k not in values}).to_json()
     new["metric_directions"] = _directions(new["metrics"])
     new["costs"] = {**result.get("costs", {}), "rescore_s": time.perf_counter() - start}
     new["rescored_from"] = result["result_id"]
