@@ -49,7 +49,7 @@ def fake_result(method: str, role: str, seed: int, metrics: dict, status: str = 
         "metrics": metrics,
         "costs": {"fit_s": 1.0 + seed, "infer_s": 0.5, "peak_memory_mb": 100.0, "duration_s": 2.0},
         "model_cache": {"reused": False},
-        "run_name": f"{method} seed={seed}",
+        "run_name": f"{method} seed {seed}",
         "task_description": {},
         "provenance": {"packages": {}, "git_commit": "x", "device": "cpu"},
     }
