@@ -4,7 +4,8 @@ Its artifacts are the leaderboard as MLflow tables (`MlflowClient.log_table`, wh
 tab shows as a table): ``leaderboard.json`` (the headline metrics) and ``leaderboard_all.json`` (every
 metric), cells as in the terminal (mean ± s.e., * best beyond noise), plus ``leaderboard.csv`` (raw
 numbers, `leaderboards.export.csv_text`) and ``leaderboard.md``. Its description (the run's
-``mlflow.note.content``) is the headline table in Markdown, shown on the run's overview page.
+``mlflow.note.content``) is the headline table in Markdown (then the legend), shown on the run's
+overview page.
 
 The driver publishes it after it logs (`countsbench run`, the end of a sweep, `countsbench evaluate`).
 `log_table` appends to a table already logged, so a changed leaderboard is logged on a fresh run and
@@ -58,7 +59,7 @@ def publish(tracker: Tracker, experiment: str) -> str | None:
         from countsbench.provenance import git_commit
 
         headline = board.columns("headline")
-        note = "\n".join([LEGEND, "", *markdown_table(board, headline)])
+        note = "\n".join([*markdown_table(board, headline), "", LEGEND])
         tags = {KIND_TAG: "leaderboard", DIGEST_TAG: digest, NOTE_TAG: note, **source_tags(git_commit())}
         run_id = client.create_run(experiment_id, run_name=LEADERBOARD_RUN, tags=tags).info.run_id
         for artifact, frame in tables.items():
