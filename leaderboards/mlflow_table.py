@@ -55,6 +55,9 @@ def publish(tracker: Tracker, experiment: str) -> str | None:
         previous = client.search_runs([experiment_id], filter_string=query, max_results=100)
         current = [run for run in previous if run.data.tags.get(DIGEST_TAG) == digest and run.info.status == "FINISHED"]
         if current:
+            for run in previous:  # a duplicate left by drivers that shared no lock (a remote tracking server)
+                if run.info.run_id != current[0].info.run_id:
+                    client.delete_run(run.info.run_id)
             return current[0].info.run_id
         from countsbench.provenance import git_commit
 

@@ -176,6 +176,10 @@ def test_sweep_is_a_parent_run_of_its_cells_and_publishes_the_leaderboard_table(
 
     from countsbench.runner import publish_leaderboard
 
+    stray = tracker.client.create_run(experiment_id, tags={"countsbench.kind": "leaderboard"}).info.run_id
+    assert publish_leaderboard(tracker, "pbmc_mcar") == board_run.info.run_id  # a duplicate is removed
+    assert tracker.client.get_run(stray).info.lifecycle_stage == "deleted"
+
     run_cell(CellRequest("conditional_mean", "pbmc_mcar"), results_dir, metrics=["rmse", "mae"])
     newest = publish_leaderboard(tracker, "pbmc_mcar")
     runs = tracker.client.search_runs([experiment_id], order_by=["attributes.start_time DESC"])
@@ -183,6 +187,6 @@ def test_sweep_is_a_parent_run_of_its_cells_and_publishes_the_leaderboard_table(
     assert tracker.client.get_run(board_run.info.run_id).info.lifecycle_stage == "deleted"
     query = "tags.`countsbench.kind` = 'leaderboard'"
     everything = tracker.client.search_runs([experiment_id], query, run_view_type=ViewType.ALL)
-    assert sorted(r.info.lifecycle_stage for r in everything) == ["active", "deleted"]
+    assert sorted(r.info.lifecycle_stage for r in everything) == ["active", "deleted", "deleted"]
     rows = {row.variant for row in build_leaderboard("pbmc_mcar", results_dir).rows}
     assert rows == {"zero", "mean", "conditional_mean"}  # the parent and leaderboard runs are not rows
