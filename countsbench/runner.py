@@ -31,6 +31,7 @@ from countsbench.provenance import SCHEMA_VERSION, collect
 from countsbench.registry import REGISTRY, MethodSpec
 from countsbench.results import DEFAULT_RESULTS_DIR, ResultStore
 from countsbench.task import Task, TaskData, TaskInfo, default_data_dir
+from countsbench.tracking import run_name
 
 VERSION = "0.1.0"
 SPLITS = ("test", "valid")
@@ -362,7 +363,7 @@ def run_cell(
             "costs": costs,
             "started_at": started,
             "finished_at": _now(),
-            "run_name": f"{cell.variant} seed={request.seed}",
+            "run_name": run_name(cell.variant, request.seed),
             "provenance": collect(cell.device, cell.data.data_files, store.checksum_cache()),
             "mlflow_run_id": None,
         }
@@ -381,24 +382,38 @@ def _directions(metrics: Mapping[str, Any]) -> dict[str, str]:
     return directions
 
 
-def ingest(result: dict, results_dir: Path, tracker: Any = None) -> dict:
+def ingest(result: dict, results_dir: Path, tracker: Any = None, parent_run_id: str | None = None) -> dict:
     """Log a result that a worker wrote as JSON into MLflow (the driver's job; idempotent through
-    the ``countsbench.result_id`` tag) and record the MLflow run id in its JSON."""
+    the ``countsbench.result_id`` tag), as a child of a sweep's ``parent_run_id`` when given, and
+    record the MLflow run id in its JSON."""
     if tracker is None:
         from countsbench.tracking import Tracker
 
         tracker = Tracker(results_dir)
-    _log_to_mlflow(tracker, ResultStore(results_dir), result)
+    _log_to_mlflow(tracker, ResultStore(results_dir), result, parent_run_id)
     return result
 
 
-def _log_to_mlflow(tracker: Any, store: ResultStore, result: dict) -> None:
+def publish_leaderboard(tracker: Any, experiment: str) -> str | None:
+    """Refresh the experiment's ``leaderboard`` run (`leaderboards.mlflow_table.publish`) after logging."""
+    from leaderboards.mlflow_table import publish
+
+    try:
+        return publish(tracker, experiment)
+    except Exception as error:
+        raise TrackingError(
+            f"results logged to {tracker.uri}, but the leaderboard run of {experiment!r} could not be refreshed "
+            f"({type(error).__name__}: {error})"
+        ) from error
+
+
+def _log_to_mlflow(tracker: Any, store: ResultStore, result: dict, parent_run_id: str | None = None) -> None:
     artifacts = [store.root / result["outputs"]] if result.get("outputs") else []
     artifact_dir = store.cell_dir(result["cell_id"]) / "artifacts"
     if artifact_dir.is_dir():
         artifacts.extend(sorted(p for p in artifact_dir.iterdir() if p.is_file()))
     try:
-        result["mlflow_run_id"] = tracker.log(result, artifacts)
+        result["mlflow_run_id"] = tracker.log(result, artifacts, parent_run_id)
     except Exception as error:
         raise TrackingError(
             f"result saved in {store.root} but MLflow logging to {tracker.uri} failed ({error}); "

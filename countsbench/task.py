@@ -79,14 +79,16 @@ class TaskData:
 class Task:
     """Base class of every task; register a factory of it with `register_task`.
 
-    Subclasses set ``kind`` and ``default_metrics`` and implement ``load`` (real data) and
-    ``sample_dataset`` (a tiny version for tests). ``dataset_id`` names the data so that tasks
+    Subclasses set ``kind``, ``default_metrics`` (scored by every run) and ``headline_metrics`` (the
+    few a leaderboard shows by default, a subset of the former; empty: all of them) and implement
+    ``load`` (real data) and ``sample_dataset`` (a tiny version for tests). ``dataset_id`` names the data so that tasks
     sharing it (pbmc_mcar, pbmc_mnar) can share one trained model.
     """
 
     name: ClassVar[str] = ""
     kind: ClassVar[str] = "imputation"
     default_metrics: ClassVar[tuple[str, ...]] = ()
+    headline_metrics: ClassVar[tuple[str, ...]] = ()
     #: See `TaskInfo.network_presets`.
     network_presets: Mapping[str, Mapping[str, Mapping[str, Any]]] = {}
 

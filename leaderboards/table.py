@@ -4,7 +4,8 @@ over seeds, plus bootstrap standard errors, direction, best marks, scaled score,
 Runs are read from MLflow. A cell (same method, task, seed and config) may have been run more than
 once; only its latest run counts. A seed whose latest run failed is counted as failed, not averaged;
 a seed that other rows of the task ran but this row did not is counted as missing. Rows are never
-averaged across configs: each variant is its own row (DESIGN.md).
+averaged across configs: each variant is its own row (DESIGN.md). Runs that are not cells (a
+sweep's parent run, the experiment's ``leaderboard`` run) carry no ``cell_id`` tag and are skipped.
 
 Uncertainty: "± s.e." is the standard error of the mean over seeds (std with ddof=1 / sqrt(n));
 "bs" is the bootstrap standard error over test cells (SPEC section 8) where the metric logs one as
@@ -13,16 +14,23 @@ Uncertainty: "± s.e." is the standard error of the mean over seeds (std with dd
 Ranking, best marks and scaling all use a row's mean *badness* over its seeds (for a "target"
 metric, the mean distance to the target). Best marks: `leaderboards.significance`. Scaled score:
 `leaderboards.scaling`. `Leaderboard.notes` says where a rule could not be applied in full.
+
+Columns: a board holds every metric its runs logged; ``headline`` lists the task's headline metrics
+(`Task.headline_metrics`), the columns shown by default. `Leaderboard.columns` turns a choice
+(``"headline"``, ``"all"`` or a list of names) into the metrics to show; the scaled score is always
+over all of them, whichever are shown.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from countsbench.config import ConfigError
 from countsbench.directions import arrow, badness
 from countsbench.evaluation import REPLICATES_ARTIFACT, BootstrapReplicates
 from countsbench.tracking import DIRECTION_TAG, TAG_PREFIX, Tracker
@@ -100,10 +108,32 @@ class Leaderboard:
     rows: list[Row]
     #: How each metric enters the scaled score (`leaderboards.scaling.signal_of`); absent = a signal.
     signals: dict[str, Signal] = field(default_factory=dict)
+    #: The task's headline metrics (the default columns), in order.
+    headline: list[str] = field(default_factory=list)
 
     @property
     def seeds(self) -> set[int]:
         return set().union(*(r.seeds_ok | r.seeds_failed for r in self.rows)) if self.rows else set()
+
+    @property
+    def headline_metrics(self) -> list[str]:
+        """The headline metrics that have values here, or every metric when none has."""
+        return [m for m in self.headline if m in self.metrics] or list(self.metrics)
+
+    def columns(self, choice: str | Sequence[str] = "headline") -> list[str]:
+        """The metrics to show: ``"headline"``, ``"all"`` or the names given (unknown names fail)."""
+        if choice == "headline":
+            return self.headline_metrics
+        if choice == "all":
+            return list(self.metrics)
+        names = [choice] if isinstance(choice, str) else list(choice)
+        unknown = [m for m in names if m not in self.metrics]
+        if unknown or not names:
+            raise ConfigError(
+                f"no values of {', '.join(unknown) or 'any metric'} on {self.task}; "
+                f"its metrics: {', '.join(self.metrics) or 'none'}"
+            )
+        return list(dict.fromkeys(names))
 
     def missing(self, row: Row) -> int:
         return len(self.seeds - row.seeds_ok - row.seeds_failed)
@@ -179,19 +209,21 @@ class Leaderboard:
 
         return sorted(self.rows, key=key)
 
-    def header(self) -> list[str]:
+    def header(self, metrics: Sequence[str] | None = None) -> list[str]:
+        """Column labels of `table` (``metrics``: the metric columns, default all)."""
         columns = ["method", "role", "seeds ok", "failed", "missing", "scaled score"]
-        columns += [f"{m} {arrow(self.direction(m))}".strip() for m in self.metrics]
+        columns += [f"{m} {arrow(self.direction(m))}".strip() for m in self._shown(metrics)]
         return columns + [label for _, label in COSTS]
 
-    def table(self, bold: tuple[str, str] = ("*", "*")) -> list[list[str]]:
+    def table(self, bold: tuple[str, str] = ("*", "*"), metrics: Sequence[str] | None = None) -> list[list[str]]:
         """The rows as text cells; the best value (beyond noise) wrapped in ``bold``."""
-        best = {m: self.best(m) for m in self.metrics}
+        shown = self._shown(metrics)
+        best = {m: self.best(m) for m in shown}
         lines = []
         for row in self.sorted_rows():
             cells = [row.variant, row.role, str(len(row.seeds_ok)), str(len(row.seeds_failed)), str(self.missing(row))]
             cells.append(format_summary(self.summary(row)))
-            for metric in self.metrics:
+            for metric in shown:
                 text = format_mean_se(*row.mean_se(metric))
                 bs = row.bootstrap_se(metric)
                 if math.isfinite(bs) and text != "-":
@@ -229,6 +261,33 @@ def format_summary(result: Summary) -> str:
         return format_number(result.score)
     return f"≥{format_number(result.score)} ({len(result.missing)} of {len(result.counted)} missing)"
 
+    def records(self, metrics: Sequence[str] | None = None) -> list[dict[str, object]]:
+        """One flat record of raw numbers per row (NaN where there is no value), in `sorted_rows` order:
+        ``task, method, variant, role, seeds_ok, failed, missing, scaled_score``, then per metric
+        ``<m>.mean, <m>.se`` (over seeds), ``<m>.bootstrap_se, <m>.scaled, <m>.best``, then per cost
+        ``<c>.mean, <c>.se``."""
+        shown = self._shown(metrics)
+        best = {m: self.best(m) for m in shown}
+        records = []
+        for row in self.sorted_rows():
+            record: dict[str, object] = {"task": self.task, "method": row.method, "variant": row.variant}
+            record.update({"role": row.role, "seeds_ok": len(row.seeds_ok), "failed": len(row.seeds_failed)})
+            record.update({"missing": self.missing(row), "scaled_score": self.summary(row).score})
+            for metric in shown:
+                mean, se = row.mean_se(metric)
+                record.update({f"{metric}.mean": mean, f"{metric}.se": se})
+                record[f"{metric}.bootstrap_se"] = row.bootstrap_se(metric)
+                record[f"{metric}.scaled"] = self.scaled(row, metric)
+                record[f"{metric}.best"] = best[metric] is row
+            for name, _ in COSTS:
+                mean, se = row.mean_se(name)
+                record.update({f"{name}.mean": mean, f"{name}.se": se})
+            records.append(record)
+        return records
+
+    def _shown(self, metrics: Sequence[str] | None) -> list[str]:
+        return list(self.metrics) if metrics is None else list(metrics)
+
 
 def format_number(value: float) -> str:
     return "-" if not math.isfinite(value) else f"{value:.3g}"
@@ -247,17 +306,30 @@ def format_mean_se(mean: float, se: float) -> str:
 def _latest_per_cell(runs: list) -> list:
     latest: dict[str, object] = {}
     for run in runs:  # newest first
-        latest.setdefault(run.data.tags.get("cell_id", run.info.run_id), run)
+        latest.setdefault(run.data.tags["cell_id"], run)
     return list(latest.values())
 
 
-def build_leaderboard(task: str, results_dir: Path, metric_order: tuple[str, ...] = ()) -> Leaderboard:
+def task_leaderboard(task: str, results_dir: Path) -> Leaderboard:
+    """`build_leaderboard` in the registered task's metric order, with its headline metrics.
+
+    ``task`` may name a validation experiment (``<task>/valid``), ordered like its task."""
+    from countsbench.registry import REGISTRY
+
+    definition = REGISTRY.tasks.get(task.split("/", 1)[0]).factory()
+    return build_leaderboard(task, results_dir, tuple(definition.default_metrics), tuple(definition.headline_metrics))
+
+
+def build_leaderboard(
+    task: str, results_dir: Path, metric_order: tuple[str, ...] = (), headline: tuple[str, ...] = ()
+) -> Leaderboard:
     """Read the task's MLflow runs and aggregate them (latest run per cell)."""
     tracker = Tracker(results_dir)
     experiment_id = tracker.experiment_id(task, create=False)
     if experiment_id is None:
-        return Leaderboard(task, [], {}, [])
+        return Leaderboard(task, [], {}, [], list(headline))
     runs = tracker.client.search_runs([experiment_id], order_by=["attributes.start_time DESC"], max_results=50000)
+    runs = [run for run in runs if "cell_id" in run.data.tags]  # not a sweep's parent, not the leaderboard run
     rows: dict[tuple[str, str], Row] = {}
     directions: dict[str, str] = {}
     seen: list[str] = []
@@ -285,7 +357,9 @@ def build_leaderboard(task: str, results_dir: Path, metric_order: tuple[str, ...
             if key.startswith(DIRECTION_TAG):
                 directions[key[len(DIRECTION_TAG) :]] = value
     ordered = [m for m in metric_order if m in seen] + [m for m in seen if m not in metric_order]
-    return Leaderboard(task, ordered, directions, list(rows.values()), {m: signal_of(m) for m in ordered})
+    return Leaderboard(
+        task, ordered, directions, list(rows.values()), {m: signal_of(m) for m in ordered}, list(headline)
+    )
 
 
 def _replicates(tracker: Tracker, run) -> BootstrapReplicates | None:

@@ -54,6 +54,8 @@ def read_pbmc68k() -> LabelledCounts:
 
 
 class Pbmc68kTask(ScrnaImputationTask):
+    """Impute held-out test entries of the embedded pbmc68k_reduced counts (cell types in ``bulk_labels``)."""
+
     fractions: ClassVar[tuple[float, float, float]] = (0.7, 0.1, 0.2)
 
     def dataset_id(self) -> str:

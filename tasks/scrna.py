@@ -43,6 +43,9 @@ IMPUTATION_METRICS = (
     "xgboost_accuracy",
     "xgboost_macro_f1",
 )
+#: The leaderboard's default columns: one pointwise error, the distributional distances, the
+#: calibration of the draws and the downstream classifier (`countsbench leaderboard --all` shows all).
+IMPUTATION_HEADLINE = ("rmse", "energy_distance", "mmd", "sliced_wasserstein", "crps", "xgboost_macro_f1")
 SPLITS = ("train", "valid", "test")
 
 
@@ -77,6 +80,7 @@ class ScrnaImputationTask(Task):
 
     kind: ClassVar[str] = "imputation"
     default_metrics: ClassVar[tuple[str, ...]] = IMPUTATION_METRICS
+    headline_metrics: ClassVar[tuple[str, ...]] = IMPUTATION_HEADLINE
     fractions: ClassVar[tuple[float, float, float]] = (0.8, 0.1, 0.1)
 
     def __init__(

@@ -49,6 +49,8 @@ TOY_METRICS = (
     "zero_share",
     "max_count",
 )
+#: The leaderboard's default columns: the joint distances and the variance checks (SPEC section 8).
+TOY_HEADLINE = ("joint_mmd", "joint_sliced_wasserstein", "variance_log_error", "variance_ratio_in_band")
 
 
 def draw_toy_nb(n: int, rng: np.random.Generator, mu: np.ndarray = TOY_MU, a: np.ndarray = TOY_A) -> np.ndarray:
@@ -74,6 +76,7 @@ class ToyNegativeBinomialTask(Task):
 
     kind: ClassVar[str] = "generation"
     default_metrics: ClassVar[tuple[str, ...]] = TOY_METRICS
+    headline_metrics: ClassVar[tuple[str, ...]] = TOY_HEADLINE
 
     def __init__(self, rows: dict[str, int] | None = None, comparison_rows: int = COMPARISON_ROWS) -> None:
         self.rows = dict(SPLIT_ROWS if rows is None else rows)

@@ -33,7 +33,9 @@ def test_evaluate_rescores_saved_outputs_as_a_new_result_and_run(results_dir, ca
     assert second["bootstrap"]["values"]["rmse"] == first["bootstrap"]["values"]["rmse"][:3]
     tracker = Tracker(results_dir)
     runs = tracker.client.search_runs([tracker.experiment_id("pbmc_mcar", create=False)])
-    assert len(runs) == 2
+    assert len([run for run in runs if "cell_id" in run.data.tags]) == 2  # the cell's runs (and a leaderboard run)
+    (board,) = [run for run in runs if run.data.tags.get("countsbench.kind") == "leaderboard"]
+    assert board.info.start_time > max(r.info.start_time for r in runs if r is not board)  # refreshed by evaluate
 
 
 def test_evaluate_refuses_unknown_ids_and_outputs_that_do_not_fit(results_dir, capsys):

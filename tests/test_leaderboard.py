@@ -1,4 +1,5 @@
-"""Leaderboard aggregation, best-beyond-noise marks, control scaling and exports, by hand.
+"""Leaderboard aggregation, best-beyond-noise marks, control scaling, column choice and every output
+format (read back with pandas, json and a Markdown table parser), by hand.
 
 The statistics of the best-mark rule (false-mark rate, power, the paired bootstrap) are tested in
 tests/test_significance.py; the scaled score's rules (signals counted once, clipping, missing metrics)
@@ -6,15 +7,22 @@ in tests/test_scaling.py."""
 
 from __future__ import annotations
 
-import csv
 import io
+import json
 import math
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
+from countsbench.config import ConfigError
+from countsbench.registry import REGISTRY
 from countsbench.tracking import Tracker
 from leaderboards import build_leaderboard, csv_text, export_task, html_page, markdown
 from leaderboards.scaling import scale
@@ -47,7 +55,7 @@ def fake_result(method: str, role: str, seed: int, metrics: dict, status: str = 
         "metrics": metrics,
         "costs": {"fit_s": 1.0 + seed, "infer_s": 0.5, "peak_memory_mb": 100.0, "duration_s": 2.0},
         "model_cache": {"reused": False},
-        "run_name": f"{method} seed={seed}",
+        "run_name": f"{method} seed {seed}",
         "task_description": {},
         "provenance": {"packages": {}, "git_commit": "x", "device": "cpu"},
     }
@@ -66,7 +74,7 @@ def logged(tmp_path_factory) -> Path:
 @pytest.fixture()
 def board(logged, monkeypatch) -> Leaderboard:
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    return build_leaderboard("pbmc_mcar", logged, ("rmse", "spearman", "bias"))
+    return build_leaderboard("pbmc_mcar", logged, ("rmse", "spearman", "bias"), headline=("rmse", "bias"))
 
 
 def _log_runs(results_dir: Path) -> None:
@@ -156,16 +164,70 @@ def test_bootstrap_standard_error_is_read_and_shown():
     assert "(bs 0.35)" in board.table()[0][6]
 
 
+def parse_markdown_tables(text: str) -> list[pd.DataFrame]:
+    """Each pipe table of a Markdown document as a DataFrame of its cells (``\\|`` unescaped)."""
+    tables, lines = [], text.splitlines()
+    for index, line in enumerate(lines):
+        if line.startswith("|") and index + 1 < len(lines) and re.fullmatch(r"\|(---\|)+", lines[index + 1]):
+            body = []
+            for row in lines[index + 2 :]:
+                if not row.startswith("|"):
+                    break
+                body.append(row)
+            split = [[c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", r)[1:-1]] for r in [line, *body]]
+            tables.append(pd.DataFrame(split[1:], columns=split[0]))
+    return tables
+
+
+def test_every_builtin_task_declares_headline_metrics_among_its_defaults():
+    builtin = [spec for spec in REGISTRY.tasks if spec.factory.__module__.startswith("tasks.")]
+    assert builtin
+    for spec in builtin:
+        task = spec.factory()
+        assert task.headline_metrics and set(task.headline_metrics) <= set(task.default_metrics), spec.name
+    headline = {name: REGISTRY.tasks.get(name).factory().headline_metrics for name in ("pbmc_mcar", "toy_nb", "digits")}
+    assert headline["pbmc_mcar"] == ("rmse", "energy_distance", "mmd", "sliced_wasserstein", "crps", "xgboost_macro_f1")
+    assert headline["toy_nb"] == (
+        "joint_mmd",
+        "joint_sliced_wasserstein",
+        "variance_log_error",
+        "variance_ratio_in_band",
+    )
+    assert headline["digits"] == ("fid", "inception_score", "class_accuracy")
+
+
+def test_column_choice(board):
+    assert board.headline_metrics == ["rmse", "bias"]
+    assert board.columns() == ["rmse", "bias"] and board.columns("all") == ["rmse", "spearman", "bias"]
+    assert board.columns(["spearman", "rmse"]) == ["spearman", "rmse"]
+    with pytest.raises(ConfigError, match="no values of nope on pbmc_mcar; its metrics: rmse, spearman, bias"):
+        board.columns(["nope"])
+    header = board.header(["spearman"])
+    assert "spearman ↑" in header and not any(h.startswith(("rmse", "bias")) for h in header)
+    assert "scaled score" in header and header[-4:] == ["train s", "sampling s", "peak MB", "params"]
+    (cells,) = [c for c in board.table(metrics=["spearman"]) if c[0] == "plugin_median"]
+    assert len(cells) == len(header) and cells[5] == "1.18"  # the scaled score still averages all three metrics
+    no_headline = Leaderboard("t", ["a", "b"], {}, [], headline=["c"])
+    assert no_headline.columns() == ["a", "b"]  # none of the headline metrics logged: every metric
+
+
 def test_exports(board, tmp_path):
     text = markdown(board)
     assert "| plugin_median | baseline | 3 | 0 | 0 |" in text and "**2 ± 0.058**" in text
     assert "conditional_mean | control | 0 | 1 | 2" in text
-    records = list(csv.DictReader(io.StringIO(csv_text(board))))
-    rmse = {r["variant"]: r for r in records if r["metric"] == "rmse"}
-    assert float(rmse["zero"]["mean"]) == 5.0 and rmse["plugin_median"]["best"] == "True"
-    assert float(rmse["plugin_median"]["scaled"]) == pytest.approx(1.5)
+    assert text.index("## Headline metrics") < text.index("## All metrics")
+    headline, full = parse_markdown_tables(text)
+    assert list(headline.columns[6:8]) == ["rmse ↓", "bias →0.0"] and "spearman ↑" in full.columns
+    assert list(headline["method"]) == list(full["method"]) == ["plugin_median", "mean", "zero", "conditional_mean"]
+    frame = pd.read_csv(io.StringIO(csv_text(board))).set_index("variant")
+    assert len(frame) == 4 and frame.loc["zero", "rmse.mean"] == 5.0 and frame.loc["plugin_median", "rmse.best"]
+    assert frame.loc["plugin_median", "rmse.scaled"] == pytest.approx(1.5)
+    assert frame.loc["plugin_median", "rmse.se"] == pytest.approx(0.1 / math.sqrt(3))
+    assert math.isnan(frame.loc["conditional_mean", "rmse.mean"]) and frame.loc["conditional_mean", "failed"] == 1
+    assert frame.loc["plugin_median", "fit_s.mean"] == pytest.approx(2.0) and "spearman.mean" in frame.columns
     page = html_page(board, "pbmc_mcar.png")
     assert "<table" in page and "<strong>2 ± 0.058</strong>" in page and "RuntimeError: boom" in page
+    assert page.index('id="leaderboard"') < page.index('id="leaderboard-all"')
     paths = export_task(board, tmp_path / "out")
     assert sorted(p.name for p in paths) == ["pbmc_mcar." + s for s in ("csv", "html", "md", "png")]
     png = (tmp_path / "out" / "pbmc_mcar.png").read_bytes()
@@ -219,3 +281,77 @@ def test_bootstrap_replicates_travel_through_mlflow(tmp_path, monkeypatch):
     assert (first.variant, second.variant) == ("good", "worse")
     assert verdict.bootstrap.replicates == 50 and verdict.bootstrap.passed and verdict.marked
     assert not any("seed test alone" in note for note in board.notes())
+
+
+def leaderboard_cli(results_dir: Path, *options: str) -> str:
+    import contextlib
+
+    from countsbench.cli import main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["leaderboard", "--task", "pbmc_mcar", "--results-dir", str(results_dir), *options]) == 0
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("options", [(), ("--all",), ("--metrics", "spearman,rmse")])
+def test_every_format_round_trips(logged, monkeypatch, options):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    # the default: the pbmc_mcar headline metrics (rmse, energy_distance, ...) these fake runs logged;
+    # --all: in the order of its default metrics (rmse, mae, bias, ...), then the others
+    expected = {(): ["rmse"], ("--all",): ["rmse", "bias", "spearman"]}.get(options, ["spearman", "rmse"])
+    variants = ["plugin_median", "mean", "zero", "conditional_mean"]
+    for fmt, delimiter in (("csv", ","), ("tsv", "\t")):
+        frame = pd.read_csv(io.StringIO(leaderboard_cli(logged, "--format", fmt, *options)), sep=delimiter)
+        assert list(frame["variant"]) == variants and frame["rmse.mean"].iloc[0] == pytest.approx(2.0)
+        assert [c[: -len(".mean")] for c in frame.columns if c.endswith(".mean")] == [*expected, *COST_NAMES]
+        assert frame["scaled_score"].iloc[0] == pytest.approx((1.5 + 0.75 + (2 - 0.2 / 3) / 1.5) / 3)
+    payload = json.loads(leaderboard_cli(logged, "--format", "json", *options))
+    assert [r["variant"] for r in payload["rows"]] == variants and list(payload["directions"]) == expected
+    assert (
+        payload["rows"][0]["rmse.se"] == pytest.approx(0.1 / math.sqrt(3)) and payload["rows"][3]["rmse.mean"] is None
+    )
+    assert pd.DataFrame(payload["rows"]).shape[0] == 4
+    (table,) = parse_markdown_tables(leaderboard_cli(logged, "--format", "markdown", *options))
+    assert list(table["method"]) == variants and [c.split(" ")[0] for c in table.columns[6:-4]] == expected
+    assert table.loc[0, "rmse ↓"] == "**2 ± 0.058**"
+    text = leaderboard_cli(logged, *options)
+    assert all(f"{m} " in text for m in expected) and (("spearman" in text) == ("spearman" in expected))
+
+
+COST_NAMES = ["fit_s", "infer_s", "peak_memory_mb", "n_parameters"]
+
+
+def test_piped_table_keeps_each_row_on_one_line(logged, monkeypatch):
+    """The real command with stdout a pipe and a narrow COLUMNS: one line per row, names whole."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    command = [sys.executable, "-m", "countsbench", "leaderboard", "--task", "pbmc_mcar", "--results-dir", str(logged)]
+    done = subprocess.run(
+        [*command, "--all"], capture_output=True, text=True, env=dict(os.environ, COLUMNS="30"), timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    for variant, values in (("plugin_median", "*2 ± 0.058*"), ("conditional_mean", "│ 0        │ 1      │ 2       │")):
+        (line,) = [line for line in done.stdout.splitlines() if f" {variant} " in line]  # what grep finds
+        assert values in line and "spearman" not in line
+    (header,) = [line for line in done.stdout.splitlines() if " method " in line]
+    assert "spearman ↑" in header and "params" in header
+
+
+def test_terminal_table_splits_columns_and_keeps_names_whole(board, monkeypatch):
+    from countsbench.commands.common import print_table
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stdout", terminal)
+    print_table("title", board.header(), board.table(), split=True, width=60)
+    lines = re.sub(r"\x1b\[[0-9;]*m", "", terminal.getvalue()).splitlines()
+    assert max(len(line) for line in lines) <= 60
+    blocks = [line for line in lines if " method " in line]
+    assert len(blocks) > 1  # several column blocks, each repeating the method column
+    for variant in ("plugin_median", "conditional_mean"):
+        assert sum(f"│ {variant} " in line for line in lines) == len(blocks)
+    columns = " ".join(lines)
+    assert all(label in columns for label in ("spearman ↑", "scaled score", "sampling s", "params"))

@@ -33,12 +33,15 @@ class Flaky(Method):
 """
 
 
-def recorded_runs(results_dir: Path) -> list:
+def recorded_runs(results_dir: Path, kind: str | None = None) -> list:
+    """The cells' MLflow runs (``kind=None``), or the runs of another kind ("sweep", "leaderboard")."""
     tracker = Tracker(results_dir)
     runs = []
     for experiment in tracker.client.search_experiments():
         runs += tracker.client.search_runs([experiment.experiment_id], max_results=1000)
-    return runs
+    if kind is None:
+        return [run for run in runs if "cell_id" in run.data.tags]
+    return [run for run in runs if run.data.tags.get("countsbench.kind") == kind]
 
 
 def check_exactly_once(results_dir: Path, expected: int) -> None:
@@ -46,6 +49,12 @@ def check_exactly_once(results_dir: Path, expected: int) -> None:
     per_cell = Counter(run.data.tags["cell_id"] for run in runs)
     assert len(per_cell) == expected and set(per_cell.values()) == {1}, per_cell
     assert {run.info.status for run in runs} == {"FINISHED"}
+    # one sweep parent per experiment, found again by a resumed sweep and finished by it; every cell its child
+    parents = recorded_runs(results_dir, "sweep")
+    assert len({run.info.experiment_id for run in parents}) == len(parents)
+    assert {run.info.status for run in parents} == {"FINISHED"}
+    assert {run.data.tags["mlflow.parentRunId"] for run in runs} == {run.info.run_id for run in parents}
+    assert len(recorded_runs(results_dir, "leaderboard")) == len(parents)
     results = [r for r in ResultStore(results_dir).iter_results() if r["status"] == "ok"]
     assert len(results) == expected and all(r["mlflow_run_id"] for r in results)
 
@@ -137,6 +146,7 @@ def test_selection_on_the_validation_split(results_dir, test_plugin, capsys):
     )
     tracker = Tracker(results_dir)
     test_runs = tracker.client.search_runs([tracker.experiment_id("pbmc_mcar", create=False)])
+    test_runs = [run for run in test_runs if "cell_id" in run.data.tags]  # not the sweep's parent, not leaderboard
     assert len(test_runs) == 2 and {r.data.tags["countsbench.tuning.n_configs"] for r in test_runs} == {"2"}
     assert tracker.experiment_id("pbmc_mcar/valid", create=False) is not None  # tuning runs kept apart
     with pytest.raises(SystemExit):

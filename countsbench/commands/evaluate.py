@@ -138,6 +138,11 @@ def main(args: argparse.Namespace) -> int:
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
     options = {"scvi_model": str(args.scvi_model)} if args.scvi_model else {}
     new = rescore(result, store, metrics, args.bootstrap, args.data_dir, options, track=not args.no_track)
+    if new.get("mlflow_run_id"):
+        from countsbench.runner import publish_leaderboard
+        from countsbench.tracking import Tracker, experiment_name
+
+        publish_leaderboard(Tracker(store.root), experiment_name(new))
     rows = [[k, "-" if v is None else f"{v:.6g}"] for k, v in new["metrics"].items()]
     print_table(f"{new['variant']} on {new['task']}, seed {new['seed']} (re-scored)", ["metric", "value"], rows)
     print(f"result: {store.result_path(new['cell_id'])}  mlflow run: {new.get('mlflow_run_id')}", file=sys.stderr)

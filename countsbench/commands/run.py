@@ -1,4 +1,5 @@
-"""``countsbench run``: one method on one task with one seed, recorded as JSON and in MLflow."""
+"""``countsbench run``: one method on one task with one seed, recorded as JSON and in MLflow (whose
+``leaderboard`` run of the task is then refreshed)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 from countsbench.commands.common import add_plugin, add_results_dir, print_table
 from countsbench.config import PROFILES, parse_assignments
 from countsbench.context import DEVICES
-from countsbench.runner import CellRequest, run_cell
+from countsbench.runner import CellRequest, publish_leaderboard, run_cell
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -50,6 +51,10 @@ def main(args: argparse.Namespace) -> int:
         cache_models=not args.no_model_cache,
         log=lambda message: print(f"countsbench: {message}", file=sys.stderr),
     )
+    if result.get("mlflow_run_id"):
+        from countsbench.tracking import Tracker, experiment_name
+
+        publish_leaderboard(Tracker(args.results_dir), experiment_name(result))
     where = Path(args.results_dir) / "cells" / result["cell_id"]
     if result["status"] != "ok":
         print(f"countsbench: run failed: {result['error']['message']} (recorded in {where})", file=sys.stderr)

@@ -8,10 +8,16 @@
   no JSON, it is rerun by the next ``--resume``.
 - Cells that share a fitted model (same `fit_id`, e.g. pbmc_mcar and pbmc_mnar) never run at the same
   time: the first fits and caches the model, the others reuse it, and no two workers write one cache.
+- MLflow: in each experiment the sweep touches, a parent run (`SweepParents`) whose children are the
+  sweep's cells, the same parent again when the sweep is resumed (its id is a digest of the cell ids);
+  cells logged before (by ``countsbench run``) are adopted unless they already have a parent. At the
+  end the parent records the cell counts, and each experiment's ``leaderboard`` run is refreshed.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -22,7 +28,8 @@ from countsbench.executors.job import CellJob
 from countsbench.executors.planning import PlannedCell
 from countsbench.executors.progress import Progress
 from countsbench.results import ResultStore
-from countsbench.runner import ingest
+from countsbench.runner import ingest, publish_leaderboard
+from countsbench.tracking import experiment_name
 
 POLL_SECONDS = 0.2
 
@@ -57,6 +64,47 @@ class SweepSettings:
         return CellJob(cell.request, root, data_dir, self.metrics, self.cache_models, self.plugins)
 
 
+class SweepParents:
+    """The sweep's parent run in each experiment it touches, created (or found again) at the start."""
+
+    def __init__(self, tracker, cells: Sequence[PlannedCell], executor: str) -> None:
+        self.tracker = tracker
+        sweep_id = hashlib.sha256(",".join(sorted(c.cell_id for c in cells)).encode()).hexdigest()[:16]
+        by_experiment: dict[str, list[PlannedCell]] = {}
+        for cell in cells:
+            name = experiment_name({"task": cell.request.task, "split": cell.request.split})
+            by_experiment.setdefault(name, []).append(cell)
+        self.cells = {name: {c.cell_id for c in group} for name, group in by_experiment.items()}
+        self.runs = {}
+        for name, group in by_experiment.items():
+            variants = sorted({c.variant for c in group})
+            seeds = sorted({c.request.seed for c in group})
+            title = f"sweep {', '.join(variants)} x seeds {','.join(map(str, seeds))}"
+            title = title if len(title) <= 200 else title[:199] + "…"
+            params = {"sweep_id": sweep_id, "cells": len(group), "variants": ", ".join(variants)}
+            params.update({"seeds": ",".join(map(str, seeds)), "executor": executor})
+            self.runs[name] = tracker.sweep_run(name, sweep_id, title, params)
+
+    def parent_of(self, result: dict) -> str | None:
+        return self.runs.get(experiment_name(result))
+
+    def adopt(self, result: dict) -> None:
+        """Make a cell logged before this sweep one of its children."""
+        parent = self.parent_of(result)
+        if parent is not None and result.get("mlflow_run_id"):
+            self.tracker.adopt(result["mlflow_run_id"], parent)
+
+    def finish(self, report: SweepReport, completed: bool) -> None:
+        """Cell counts on each parent; FINISHED, FAILED (some cell failed) or KILLED (interrupted)."""
+        failed = {f.cell.cell_id for f in report.failures}
+        for name, run_id in self.runs.items():
+            ids = self.cells[name]
+            counts = {"cells": len(ids), "cells_failed": len(ids & failed)}
+            counts["cells_ok"] = sum(report.results.get(i, {}).get("status") == "ok" for i in ids)
+            status = "KILLED" if not completed else "FAILED" if counts["cells_failed"] else "FINISHED"
+            self.tracker.finish_sweep_run(run_id, counts, status)
+
+
 def _recorded(store: ResultStore, cell: PlannedCell) -> dict | None:
     """The cell's success, else its latest failure, else None."""
     success = store.load_success(cell.cell_id)
@@ -79,6 +127,7 @@ def run_sweep(
     store = ResultStore(settings.results_dir)
     store.check_writable()
     tracker = Tracker(store.root)
+    parents = SweepParents(tracker, cells, executor.describe())
     report = SweepReport()
     pending: list[PlannedCell] = []
     for cell in cells:
@@ -87,7 +136,9 @@ def run_sweep(
             pending.append(cell)
             continue
         if not previous.get("mlflow_run_id"):
-            ingest(previous, store.root, tracker)
+            ingest(previous, store.root, tracker, parents.parent_of(previous))
+        else:
+            parents.adopt(previous)
         report.results[cell.cell_id] = previous
         report.skipped += 1
         if previous["status"] == "failed":
@@ -97,6 +148,7 @@ def run_sweep(
     progress.done = sum(r["status"] == "ok" for r in report.results.values())
     progress.failed = len(report.failures)
     running: dict[JobHandle, PlannedCell] = {}
+    completed = False
     try:
         while pending or running:
             _start_runnable(pending, running, executor, settings)
@@ -108,14 +160,22 @@ def run_sweep(
                 continue
             for handle in finished:
                 cell = running.pop(handle)
-                _collect(handle, cell, store, tracker, report, progress)
+                _collect(handle, cell, store, tracker, report, progress, parents)
                 if on_result is not None and cell.cell_id in report.results:
                     on_result(report.results[cell.cell_id])
             progress.running = len(running)
             progress.update()
+        completed = True
     finally:
         executor.shutdown([handle for handle in running if not handle.done()])
         progress.close()
+        if completed:
+            parents.finish(report, completed)
+        else:  # interrupted: mark the parents KILLED if MLflow still answers, never mask the interruption
+            with contextlib.suppress(Exception):
+                parents.finish(report, completed)
+    for experiment in parents.runs:
+        publish_leaderboard(tracker, experiment)
     return report
 
 
@@ -146,6 +206,7 @@ def _collect(
     tracker,
     report: SweepReport,
     progress: Progress,
+    parents: SweepParents,
 ) -> None:
     report.ran += 1
     progress.finished_here += 1
@@ -155,7 +216,7 @@ def _collect(
         report.failures.append(Failure(cell, str(error)))
         progress.failed += 1
         return
-    ingest(result, store.root, tracker)
+    ingest(result, store.root, tracker, parents.parent_of(result))
     report.results[cell.cell_id] = result
     if result["status"] == "ok":
         progress.done += 1

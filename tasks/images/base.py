@@ -43,6 +43,7 @@ class ImageGenerationTask(Task):
 
     kind: ClassVar[str] = "generation"
     default_metrics: ClassVar[tuple[str, ...]] = IMAGE_METRICS
+    headline_metrics: ClassVar[tuple[str, ...]] = IMAGE_METRICS
     grid_key: ClassVar[str | None] = "label"
 
     def write_artifacts(self, truth: CountData, prediction: np.ndarray, output_dir: Path) -> list[Path]:

@@ -38,6 +38,7 @@ class DigitsTask(ImageGenerationTask):
     """Class-conditional generation of 8x8 digits; FID, IS and class accuracy from a digits CNN."""
 
     default_metrics: ClassVar[tuple[str, ...]] = (*IMAGE_METRICS, "class_accuracy")
+    headline_metrics: ClassVar[tuple[str, ...]] = default_metrics
 
     def __init__(self, rows: int | None = None) -> None:
         self.rows = rows  # a stratified subset (tests); None = all 1,797 images
