@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from leaderboards import scaling, significance
-from leaderboards.table import COSTS, Leaderboard
+from leaderboards.table import Leaderboard
 
 LEGEND = (
     "Mean ± standard error over seeds; (bs x): bootstrap standard error over test cells where the metric has one. "

@@ -252,15 +252,6 @@ class Leaderboard:
                 )
         return notes
 
-
-def format_summary(result: Summary) -> str:
-    """The summary score, ``≥`` and the number of missing metrics when some are missing."""
-    if not math.isfinite(result.score):
-        return "-"
-    if result.complete:
-        return format_number(result.score)
-    return f"≥{format_number(result.score)} ({len(result.missing)} of {len(result.counted)} missing)"
-
     def records(self, metrics: Sequence[str] | None = None) -> list[dict[str, object]]:
         """One flat record of raw numbers per row (NaN where there is no value), in `sorted_rows` order:
         ``task, method, variant, role, seeds_ok, failed, missing, scaled_score``, then per metric
@@ -287,6 +278,15 @@ def format_summary(result: Summary) -> str:
 
     def _shown(self, metrics: Sequence[str] | None) -> list[str]:
         return list(self.metrics) if metrics is None else list(metrics)
+
+
+def format_summary(result: Summary) -> str:
+    """The summary score, ``≥`` and the number of missing metrics when some are missing."""
+    if not math.isfinite(result.score):
+        return "-"
+    if result.complete:
+        return format_number(result.score)
+    return f"≥{format_number(result.score)} ({len(result.missing)} of {len(result.counted)} missing)"
 
 
 def format_number(value: float) -> str:
@@ -327,7 +327,7 @@ def build_leaderboard(
     tracker = Tracker(results_dir)
     experiment_id = tracker.experiment_id(task, create=False)
     if experiment_id is None:
-        return Leaderboard(task, [], {}, [], list(headline))
+        return Leaderboard(task, [], {}, [], headline=list(headline))
     runs = tracker.client.search_runs([experiment_id], order_by=["attributes.start_time DESC"], max_results=50000)
     runs = [run for run in runs if "cell_id" in run.data.tags]  # not a sweep's parent, not the leaderboard run
     rows: dict[tuple[str, str], Row] = {}

@@ -206,7 +206,8 @@ def test_column_choice(board):
     assert "spearman ↑" in header and not any(h.startswith(("rmse", "bias")) for h in header)
     assert "scaled score" in header and header[-4:] == ["train s", "sampling s", "peak MB", "params"]
     (cells,) = [c for c in board.table(metrics=["spearman"]) if c[0] == "plugin_median"]
-    assert len(cells) == len(header) and cells[5] == "1.18"  # the scaled score still averages all three metrics
+    # the scaled score still averages all three metrics (each clipped to [0, 1]: (1 + 0.75 + 1) / 3)
+    assert len(cells) == len(header) and cells[5] == "0.917"
     no_headline = Leaderboard("t", ["a", "b"], {}, [], headline=["c"])
     assert no_headline.columns() == ["a", "b"]  # none of the headline metrics logged: every metric
 
@@ -218,7 +219,8 @@ def test_exports(board, tmp_path):
     assert text.index("## Headline metrics") < text.index("## All metrics")
     headline, full = parse_markdown_tables(text)
     assert list(headline.columns[6:8]) == ["rmse ↓", "bias →0.0"] and "spearman ↑" in full.columns
-    assert list(headline["method"]) == list(full["method"]) == ["plugin_median", "mean", "zero", "conditional_mean"]
+    # scores clipped to [0, 1]: the control mean (1.0) sorts above plugin_median (0.917)
+    assert list(headline["method"]) == list(full["method"]) == ["mean", "plugin_median", "zero", "conditional_mean"]
     frame = pd.read_csv(io.StringIO(csv_text(board))).set_index("variant")
     assert len(frame) == 4 and frame.loc["zero", "rmse.mean"] == 5.0 and frame.loc["plugin_median", "rmse.best"]
     assert frame.loc["plugin_median", "rmse.scaled"] == pytest.approx(1.5)
@@ -300,21 +302,22 @@ def test_every_format_round_trips(logged, monkeypatch, options):
     # the default: the pbmc_mcar headline metrics (rmse, energy_distance, ...) these fake runs logged;
     # --all: in the order of its default metrics (rmse, mae, bias, ...), then the others
     expected = {(): ["rmse"], ("--all",): ["rmse", "bias", "spearman"]}.get(options, ["spearman", "rmse"])
-    variants = ["plugin_median", "mean", "zero", "conditional_mean"]
+    variants = ["mean", "plugin_median", "zero", "conditional_mean"]  # by clipped scaled score: 1.0, 0.917, ...
     for fmt, delimiter in (("csv", ","), ("tsv", "\t")):
         frame = pd.read_csv(io.StringIO(leaderboard_cli(logged, "--format", fmt, *options)), sep=delimiter)
-        assert list(frame["variant"]) == variants and frame["rmse.mean"].iloc[0] == pytest.approx(2.0)
+        assert list(frame["variant"]) == variants and frame["rmse.mean"].iloc[1] == pytest.approx(2.0)
         assert [c[: -len(".mean")] for c in frame.columns if c.endswith(".mean")] == [*expected, *COST_NAMES]
-        assert frame["scaled_score"].iloc[0] == pytest.approx((1.5 + 0.75 + (2 - 0.2 / 3) / 1.5) / 3)
+        # each metric's scaled value clipped to [0, 1] before the mean: 1.5 -> 1, 0.75, 1.29 -> 1
+        assert frame["scaled_score"].iloc[1] == pytest.approx((1 + 0.75 + 1) / 3)
     payload = json.loads(leaderboard_cli(logged, "--format", "json", *options))
     assert [r["variant"] for r in payload["rows"]] == variants and list(payload["directions"]) == expected
     assert (
-        payload["rows"][0]["rmse.se"] == pytest.approx(0.1 / math.sqrt(3)) and payload["rows"][3]["rmse.mean"] is None
+        payload["rows"][1]["rmse.se"] == pytest.approx(0.1 / math.sqrt(3)) and payload["rows"][3]["rmse.mean"] is None
     )
     assert pd.DataFrame(payload["rows"]).shape[0] == 4
     (table,) = parse_markdown_tables(leaderboard_cli(logged, "--format", "markdown", *options))
     assert list(table["method"]) == variants and [c.split(" ")[0] for c in table.columns[6:-4]] == expected
-    assert table.loc[0, "rmse ↓"] == "**2 ± 0.058**"
+    assert table.loc[1, "rmse ↓"] == "**2 ± 0.058**"
     text = leaderboard_cli(logged, *options)
     assert all(f"{m} " in text for m in expected) and (("spearman" in text) == ("spearman" in expected))
 
