@@ -14,7 +14,8 @@ models on other time grids (inference only): the main cells on a grid uniform in
 (``time_spacing=alpha``, every seed) and Blackout on its own 1000-step grid (first seed). Stage 4, the
 steps sweep: Blackout's and CountsDiff's default configuration sampled with 20 / 50 / 200 / 1000 steps on
 both grids, on the first seed (1000 steps cost 20 times 50; more steps must not make samples worse,
-docs/diffusion.md).
+docs/diffusion.md). Last, the generation controls (``memorise``, ``independent_nb``) on every seed, so that
+the page ends with the task's leaderboard (headline metrics, scaled score against the controls).
 
 Cells run through the sweep driver on a pool of ``--workers`` processes (default 2; cells sharing a model
 never run at once), finished cells are skipped (resume), and results are logged to MLflow under
@@ -43,7 +44,8 @@ from countsbench.executors.planning import plan_cells
 from countsbench.executors.progress import Progress
 from countsbench.registry import REGISTRY
 from countsbench.runner import CellRequest
-from leaderboards.export import _kept_notes
+from leaderboards.export import _kept_notes, markdown_table
+from leaderboards.table import task_leaderboard
 
 TASK = "digits"
 METHOD = "countsdiff"
@@ -51,6 +53,8 @@ SCHEDULES = ("fi_discrete", "fi", "cosine")
 GUIDANCES = (0.0, 0.5, 1.0, 2.0)
 ETAS = (0.0, 0.005, 0.02, 0.05)
 METRICS = ("fid", "inception_score", "class_accuracy")
+#: The generation controls that scale the leaderboard at the end of the page.
+CONTROLS = ("memorise", "independent_nb")
 BLACKOUT = ("fi_discrete", 1.0, 0.0)
 DEFAULT = ("cosine", 1.0, 0.005)
 Config = tuple[str, float, float]
@@ -269,6 +273,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         chosen = (DEFAULT, BLACKOUT)
         cells = run_cells([request(c, first, {**extra, **settings}) for c in chosen], *pool)
         sweep.update({(c, spacing, n): [cells[c, first]] for c in chosen})
+    # The controls: the leaderboard's scaled score needs its 0 and 1.
+    plan = [CellRequest(control, TASK, s, device="cpu") for control in CONTROLS for s in args.seeds]
+    run_sweep(
+        plan_cells(plan),
+        make_executor("sequential", Path(args.results_dir) / "sweep", 1),
+        SweepSettings(results_dir=args.results_dir, resume=True),
+        Progress(len(plan)),
+    )
     args.out.mkdir(parents=True, exist_ok=True)
     command = "python -m leaderboards.digits_study " + " ".join(argv if argv is not None else sys.argv[1:])
     print(render(stage1, main, grids, sweep, args.results_dir, args.out, command.strip(), extra))
@@ -293,6 +305,13 @@ def reference_fid(results_dir: Path) -> tuple[float, int]:
     return score(evaluation, ["fid"])["fid"], len(picked)
 
 
+def markdown_table_text(board, metrics) -> str:
+    """One pipe table of ``metrics`` plus the leaderboard's notes (`leaderboards.export.markdown_table`)."""
+    lines = markdown_table(board, metrics)
+    lines += ["", *(f"- {note}" for note in board.notes())] if board.notes() else []
+    return "\n".join(lines) + "\n"
+
+
 def render(stage1, main, grids, sweep, results_dir: Path, out: Path, command: str, extra: dict) -> Path:
     best = min(main, key=lambda c: mean_se([value(r, "fid") for r in main[c]])[0])
     panel = {f"Blackout: {label(BLACKOUT)}": stage1[BLACKOUT], f"best: {label(best)}": stage1[best]}
@@ -314,6 +333,9 @@ def render(stage1, main, grids, sweep, results_dir: Path, out: Path, command: st
         text += f"\n## Seed 0 grid: {metric}\n\n" + grid_table(stage1, metric)
     text += "\n![FID vs guidance](digits_fid_vs_guidance.png)\n\n![FID vs eta](digits_fid_vs_eta.png)\n"
     text += f"\n![samples, one row per class: Blackout (left) and {label(best)} (right), seed 0](digits_samples.png)\n"
+    board = task_leaderboard(TASK, results_dir)
+    text += "\n## The task's leaderboard (every cell above, and the controls)\n\n"
+    text += markdown_table_text(board, board.headline_metrics)
     text += "\n## Settings\n\n```json\n" + json.dumps({**example["config"], **extra}, indent=1, sort_keys=True)
     text += "\n```\n"
     path = out / "digits.md"
