@@ -174,6 +174,7 @@ class CountsDiff(DiffusionMethod):
             values["guidance"] = None  # nothing to guide by
         values.update(NETWORK_PRESETS[(network, profile)])
         values.update(task.network_presets.get(network, {}).get(profile, {}))
+        values.update(cls.hyperparameter_defaults)  # a family's own defaults win over the task-kind tables
         values.update(cls.family_profiles.get(profile, {}))
         return values
 
@@ -254,7 +255,4 @@ class Blackout(CountsDiff):
     The paper profile samples on its own K = 1000 grid; quick profiles on n_steps of it."""
 
     hyperparameter_defaults = {"schedule": "fi_discrete", "guidance": None, "attrition": "none"}
-    family_profiles = {
-        "quick": {"schedule": "fi_discrete", "guidance": None, "attrition": "none"},
-        "paper": {"schedule": "fi_discrete", "guidance": None, "attrition": "none", "n_steps": 1000},
-    }
+    family_profiles = {"paper": {"n_steps": 1000}}

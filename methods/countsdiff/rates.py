@@ -9,12 +9,7 @@ import torch
 from torch import Tensor
 
 from methods.countsdiff.denoiser import Denoiser
-from methods.diffusion.guidance import Guidance, guided_rates
-
-
-def tiled(tensor: Tensor, repeats: int) -> Tensor:
-    """``tensor`` stacked ``repeats`` times along the batch dimension (itself when repeats = 1)."""
-    return tensor if repeats == 1 else tensor.repeat(repeats, *([1] * (tensor.dim() - 1)))
+from methods.diffusion.guidance import Guidance, guided_rates, tiled
 
 
 class RateModel:

@@ -22,6 +22,12 @@ Forward = Callable[[Tensor, int], Tensor]
 Combine = Callable[[Tensor, Tensor, float], Tensor]
 
 
+def tiled(tensor: Tensor, repeats: int) -> Tensor:
+    """``tensor`` stacked ``repeats`` times along the batch dimension (itself when repeats = 1): the inputs
+    of a `Forward` that evaluates both halves at once."""
+    return tensor if repeats == 1 else tensor.repeat(repeats, *([1] * (tensor.dim() - 1)))
+
+
 def guided_rates(conditional: Tensor, unconditional: Tensor, w: float) -> Tensor:
     """``exp(w ln r_c + (1 - w) ln r_u)`` with rates floored at 1e-12 (finite for any w, even on underflow).
 

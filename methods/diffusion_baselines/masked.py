@@ -28,8 +28,7 @@ from countsbench.context import RunContext
 from countsbench.data import CountData
 from countsbench.registry import register_method
 from countsbench.task import TaskInfo
-from methods.countsdiff.rates import tiled
-from methods.diffusion.guidance import Guidance
+from methods.diffusion.guidance import Guidance, tiled
 from methods.diffusion.method import DiffusionMethod
 from methods.diffusion.sampling import Rows
 from methods.diffusion.training import Loss, Randomness, TrainingBatch
