@@ -24,6 +24,8 @@ from typing import Any, Generic, TypeVar
 
 TASK_KINDS = ("imputation", "generation")
 ROLES = ("control", "baseline", "reference")
+#: The role of a result scored from another tool's file (`countsbench.external`), never of a registered method.
+EXTERNAL_ROLE = "external"
 DIRECTIONS = ("minimize", "maximize", "target")
 SAME_SIGNAL_WHEN = ("always", "equal")
 ENTRY_POINT_GROUP = "countsbench.plugins"

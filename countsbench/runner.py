@@ -318,16 +318,9 @@ def run_cell(
         say("scoring")
         t = time.perf_counter()
         truth, target = cell.scored_split()
-        evaluation = Evaluation(
-            kind=cell.task.kind,
-            truth=truth,
-            prediction=prediction,
-            train=cell.data.train,
-            target_mask=target,
-            samples=raw if aggregate == "mean_of_K" else None,
-            options=dict(cell.data.metric_options),
-            label_key=cell.data.description.get("split_stratified_by"),
-            cache_dir=store.root / "cache",
+        samples = raw if aggregate == "mean_of_K" else None
+        evaluation = task_evaluation(
+            cell.task.kind, cell.data, truth, target, prediction, samples, store.root / "cache"
         )
         values, replicates = score_with_replicates(evaluation, cell.metrics)
         result["metrics"] = {k: finite_or_none(v) for k, v in values.items()}
@@ -372,6 +365,31 @@ def run_cell(
     if tracker is not None:
         _log_to_mlflow(tracker, store, result)
     return result
+
+
+def task_evaluation(
+    kind: str,
+    data: TaskData,
+    truth: CountData,
+    target: np.ndarray | None,
+    prediction: np.ndarray,
+    samples: np.ndarray | None,
+    cache_dir: Path | None,
+) -> Evaluation:
+    """The `Evaluation` of an output on the scored split ``truth`` (its ``target`` mask for imputation):
+    the task's training split, metric options and cell-type key. ``samples``: the K draws of a multiple
+    imputation (None for one). Shared by `run_cell` and `countsbench.external`, so both score alike."""
+    return Evaluation(
+        kind=kind,
+        truth=truth,
+        prediction=prediction,
+        train=data.train,
+        target_mask=target,
+        samples=samples,
+        options=dict(data.metric_options),
+        label_key=data.description.get("split_stratified_by"),
+        cache_dir=cache_dir,
+    )
 
 
 def _directions(metrics: Mapping[str, Any]) -> dict[str, str]:

@@ -64,6 +64,9 @@ class TaskData:
     description: Mapping[str, object] = field(default_factory=dict)
     #: Values the task hands its metrics as ``Evaluation.options`` (the toy task's true variances).
     metric_options: Mapping[str, object] = field(default_factory=dict)
+    #: Split -> the names of its rows, where the data names its cells (pbmc's barcodes): a file made by
+    #: another tool is matched to the test cells by these (`countsbench.external`). Empty: unnamed.
+    cell_names: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for split, target in (("test", self.test_target), ("valid", self.valid_target)):
@@ -74,6 +77,9 @@ class TaskData:
                 raise CountDataError(f"{split} target mask must be boolean with the shape of the {split} counts")
             if data.valid is not None and np.any(target & ~data.valid_mask()):
                 raise CountDataError(f"{split} target mask selects invalid entries")
+        for split, names in self.cell_names.items():
+            if len(names) != getattr(self, split).n_samples:
+                raise CountDataError(f"{len(names)} cell names for the {getattr(self, split).n_samples} {split} cells")
 
 
 class Task:

@@ -279,6 +279,10 @@ def _tags(result: dict) -> dict[str, str]:
         TAG_PREFIX + "model_reused": str(bool((result.get("model_cache") or {}).get("reused"))),
         **source_tags(result["provenance"]["git_commit"]),
     }
+    external = result["provenance"].get("external_file")
+    if external:  # a file made by another tool (`countsbench.external`): which file, searchable in the UI
+        tags[TAG_PREFIX + "external_sha256"] = external["sha256"]
+        tags[TAG_PREFIX + "external_path"] = external["path"][:5000]
     if result.get("error"):
         tags["error"] = result["error"]["message"][:5000]
     for name in result.get("metrics", {}):

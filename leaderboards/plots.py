@@ -9,7 +9,11 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from countsbench.registry import EXTERNAL_ROLE
 from leaderboards.table import Leaderboard
+
+#: Bar colours by row role (others: blue).
+ROLE_COLORS = {"control": "#999999", EXTERNAL_ROLE: "#e08a2c"}
 
 
 def bar_plots(board: Leaderboard, path: Path) -> Path:
@@ -34,7 +38,7 @@ def bar_plots(board: Leaderboard, path: Path) -> Path:
             parts = [v for v in (se, bs) if math.isfinite(v)]
             errors.append(math.sqrt(sum(v * v for v in parts)) if parts else 0.0)
         positions = range(len(rows))
-        colors = ["#999999" if r.role == "control" else "#3b75af" for r in rows]
+        colors = [ROLE_COLORS.get(r.role, "#3b75af") for r in rows]
         ax.barh(list(positions), means, xerr=errors, color=colors, capsize=3)
         ax.set_yticks(list(positions), [r.variant for r in rows], fontsize=8)
         ax.invert_yaxis()
@@ -43,7 +47,10 @@ def bar_plots(board: Leaderboard, path: Path) -> Path:
         ax.tick_params(axis="x", labelsize=8)
     for ax in list(axes.flat)[len(metrics) :]:
         ax.axis("off")
-    figure.suptitle(f"{board.task}: mean ± s.e. over seeds (grey: controls)", fontsize=10)
+    legend = (
+        "grey: controls, orange: external tools" if any(r.role == EXTERNAL_ROLE for r in rows) else "grey: controls"
+    )
+    figure.suptitle(f"{board.task}: mean ± s.e. over seeds ({legend})", fontsize=10)
     figure.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,9 @@ Uncertainty: "± s.e." is the standard error of the mean over seeds (std with dd
 (the run's ``bootstrap_replicates.json`` artifact) feed the paired test of the best marks.
 Ranking, best marks and scaling all use a row's mean *badness* over its seeds (for a "target"
 metric, the mean distance to the target). Best marks: `leaderboards.significance`. Scaled score:
-`leaderboards.scaling`. `Leaderboard.notes` says where a rule could not be applied in full.
+`leaderboards.scaling`. `Leaderboard.notes` says where a rule could not be applied in full, and names
+the rows of role ``external`` (files made by other tools, `countsbench.external`): ranked and marked
+like any method, never a control of the scaled score, without costs.
 
 Columns: a board holds every metric its runs logged; ``headline`` lists the task's headline metrics
 (`Task.headline_metrics`), the columns shown by default. `Leaderboard.columns` turns a choice
@@ -33,6 +35,7 @@ import numpy as np
 from countsbench.config import ConfigError
 from countsbench.directions import arrow, badness
 from countsbench.evaluation import REPLICATES_ARTIFACT, BootstrapReplicates
+from countsbench.registry import EXTERNAL_ROLE
 from countsbench.tracking import DIRECTION_TAG, TAG_PREFIX, Tracker
 from leaderboards.scaling import Signal, Summary, agree, scale, signal_of, summary
 from leaderboards.significance import Verdict, compare
@@ -234,8 +237,16 @@ class Leaderboard:
         return lines
 
     def notes(self) -> list[str]:
-        """Where a rule could not be applied in full: best marks tested on seeds alone, incomplete scores."""
+        """Which rows are external tools', and where a rule could not be applied in full: best marks tested
+        on seeds alone, incomplete scores."""
         notes = []
+        external = [row.variant for row in self.sorted_rows() if row.role == EXTERNAL_ROLE]
+        if external:
+            notes.append(
+                f"External rows (role {EXTERNAL_ROLE}): {', '.join(external)}, scored from files made by other tools "
+                "(`countsbench evaluate --samples`; each run's provenance has the file's SHA-256); their costs "
+                "were not measured."
+            )
         tested = {m: v for m in self.metrics if (v := self.verdict(m)) is not None}
         seeds_only = [m for m, (_, _, verdict) in tested.items() if verdict.bootstrap is None]
         if seeds_only:

@@ -50,6 +50,7 @@ def read_pbmc68k() -> LabelledCounts:
         feature_names=tuple(adata.raw.var_names.astype(str)),
         cell_type_key=PBMC_CONDITION_KEY,
         files=(path,),
+        cell_names=tuple(adata.obs_names.astype(str)),
     )
 
 

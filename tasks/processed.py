@@ -76,6 +76,7 @@ def read_processed(path: Path) -> LabelledCounts:
         cell_type_key=str(meta["cell_type_key"]),
         files=(Path(path),),
         split=split,
+        cell_names=tuple(adata.obs_names.astype(str)),
     )
 
 

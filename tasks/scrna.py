@@ -51,7 +51,8 @@ SPLITS = ("train", "valid", "test")
 
 @dataclass(frozen=True)
 class LabelledCounts:
-    """A count matrix with per-cell labels; ``split`` (train/valid/test per cell) when prepared."""
+    """A count matrix with per-cell labels; ``split`` (train/valid/test per cell) when prepared;
+    ``cell_names`` (barcodes) when the data names its cells."""
 
     counts: np.ndarray | sp.csr_matrix
     labels: Mapping[str, np.ndarray]
@@ -59,6 +60,7 @@ class LabelledCounts:
     cell_type_key: str
     files: tuple[Path, ...] = ()
     split: np.ndarray | None = None
+    cell_names: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -140,9 +142,15 @@ class ScrnaImputationTask(Task):
                 feature_names=dataset.feature_names,
             )
 
-        train = split(splits[0])
-        valid_split = split(self.evaluated_rows(splits[1], stream=1))
-        test = split(self.evaluated_rows(splits[2], stream=2))
+        rows = {
+            "train": splits[0],
+            "valid": self.evaluated_rows(splits[1], 1),
+            "test": self.evaluated_rows(splits[2], 2),
+        }
+        train, valid_split, test = (split(rows[name]) for name in SPLITS)
+        names = {}
+        if dataset.cell_names is not None:
+            names = {name: tuple(np.asarray(dataset.cell_names)[rows[name]].tolist()) for name in SPLITS}
         valid_target = self.mask.draw(valid_split.dense(), valid_split.valid_mask(), seed=self.mask_seed)
         test_target = self.mask.draw(test.dense(), test.valid_mask(), seed=self.mask_seed + 1)
         return TaskData(
@@ -152,6 +160,7 @@ class ScrnaImputationTask(Task):
             test_target=test_target,
             valid_target=valid_target,
             data_files=dataset.files,
+            cell_names=names,
             description={
                 "split": "prepared" if dataset.split is not None else "/".join(str(f) for f in self.fractions),
                 "split_stratified_by": dataset.cell_type_key,

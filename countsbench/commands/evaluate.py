@@ -1,5 +1,8 @@
 """``countsbench evaluate RESULT_OR_RUN_ID [--metrics ...]``: re-score saved outputs without retraining.
 
+(The other form, ``countsbench evaluate --task T --samples FILE --name NAME``, scores a file made by
+another tool: `countsbench.commands.evaluate_samples`.)
+
 The argument is a cell id, a result id, an MLflow run id or a ``result.json`` path. The task's data
 (truth, target mask, training split) is rebuilt from the registry and checked against the saved
 outputs (their observed entries must equal the truth's). The new values are merged into the cell's
@@ -20,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from countsbench.commands import evaluate_samples
 from countsbench.commands.common import add_plugin, add_results_dir, print_table
 from countsbench.data import CountDataError
 from countsbench.evaluation import (
@@ -36,13 +40,25 @@ from countsbench.task import TaskData, default_data_dir
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("evaluate", help="re-score a run's saved outputs with (new) metrics")
-    parser.add_argument("result", metavar="RESULT_OR_RUN_ID", help="cell id, result id, MLflow run id or result.json")
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="re-score a run's saved outputs, or score another tool's output file (--samples)",
+        description="Re-score a stored run's outputs with (new) metrics, or score a file made by another tool.",
+        epilog=evaluate_samples.USAGE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "result",
+        nargs="?",
+        metavar="RESULT_OR_RUN_ID",
+        help="cell id, result id, MLflow run id or result.json (omit with --samples)",
+    )
     parser.add_argument("--metrics", default=None, help="comma-separated metric names (default: the task's)")
     parser.add_argument("--bootstrap", type=int, default=DEFAULT_BOOTSTRAP, help="bootstrap resamples (0: none)")
     parser.add_argument("--scvi-model", type=Path, default=None, help="a pretrained scVI model directory for scFID")
     parser.add_argument("--data-dir", type=Path, default=None, help="user-supplied task data")
     parser.add_argument("--no-track", action="store_true", help="write the JSON result only, not MLflow")
+    evaluate_samples.add_arguments(parser)
     add_results_dir(parser)
     add_plugin(parser)
     parser.set_defaults(func=main)
@@ -132,11 +148,13 @@ def rescore(
 
 
 def main(args: argparse.Namespace) -> int:
+    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
+    options = {"scvi_model": str(args.scvi_model)} if args.scvi_model else {}
+    if evaluate_samples.requested(args):
+        return evaluate_samples.main(args, metrics, options)
     store = ResultStore(args.results_dir)
     store.check_writable()
     result = find_result(store, args.result)
-    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
-    options = {"scvi_model": str(args.scvi_model)} if args.scvi_model else {}
     new = rescore(result, store, metrics, args.bootstrap, args.data_dir, options, track=not args.no_track)
     if new.get("mlflow_run_id"):
         from countsbench.runner import publish_leaderboard
