@@ -411,6 +411,7 @@ def task_inputs(task_name: str, data_dir: Path | None = None):
     import pandas as pd
     import scipy.sparse as sp
 
+    REGISTRY.load_builtins()  # called from a user's script, not through the command line
     task = REGISTRY.tasks.get(task_name).factory()
     rule_for(task.kind)
     data = task.load(Path(data_dir) if data_dir is not None else default_data_dir())

@@ -236,3 +236,9 @@ def test_an_external_result_is_rescored_like_a_run(results_dir, tmp_path):
     assert second["role"] == "external" and second["rescored_from"] == first["result_id"]
     assert second["metrics"]["rmse"] == first["metrics"]["rmse"] and second["metrics"]["mae"] > 0
     assert second["provenance"]["external_file"] == first["provenance"]["external_file"]
+
+
+def test_task_cell_names_must_fit_their_split():
+    data = conditional_task()
+    with pytest.raises(ValueError, match="4 cell names for the 5 test cells"):
+        TaskData(train=data.train, valid=data.valid, test=data.test, cell_names={"test": ("a", "b", "c", "d")})
