@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import resource
+import shutil
 import time
 import traceback
 from collections.abc import Mapping
@@ -21,15 +22,17 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from countsbench.config import ConfigError, resolve_config
+from countsbench.config import SEED_RANGE, ConfigError, resolve_config
 from countsbench.context import RunContext, resolve_device, seed_everything
 from countsbench.data import CountData, ExpressedValidity
 from countsbench.directions import direction_of
 from countsbench.evaluation import Evaluation, check_metrics, finite_or_none, metric_spec_for, score_with_replicates
 from countsbench.method import Method
+from countsbench.model_cache import ModelCache
 from countsbench.provenance import SCHEMA_VERSION, collect
 from countsbench.registry import REGISTRY, MethodSpec
 from countsbench.results import DEFAULT_RESULTS_DIR, ResultStore
+from countsbench.safe_io import write_atomic
 from countsbench.task import Task, TaskData, TaskInfo, default_data_dir
 from countsbench.tracking import run_name
 
@@ -162,6 +165,8 @@ def prepare_cell(
     ``data``: the task's data when already loaded (a sweep's driver loads each task once).
     """
     REGISTRY.check_supports(request.method, request.task)
+    if isinstance(request.seed, bool) or not isinstance(request.seed, int) or request.seed not in SEED_RANGE:
+        raise ConfigError(f"seed {request.seed!r}: expected an integer {SEED_RANGE.describe()}")
     method_spec = REGISTRY.methods.get(request.method)
     task_spec = REGISTRY.tasks.get(request.task)
     device = resolve_device(request.device)
@@ -223,18 +228,23 @@ def _check_counts(out: np.ndarray, what: str) -> None:
 
 
 def _fit_or_load(cell: PreparedCell, store: ResultStore, ctx: RunContext, cache_models: bool) -> tuple[Method, bool]:
+    """The cached model of the cell's fit id when one is intact, else a fresh fit (cached when asked).
+    Without the cache, a training checkpoint left by an earlier run of the cell is removed: it refits."""
     cls = cell.method_spec.cls
-    model_dir = store.model_dir(cell.fit_id())
-    if cache_models and (model_dir / "complete").exists():
-        method = cls.load(model_dir)
-        for key in cls.inference_only:  # stored as attributes of the same name (Method contract)
-            setattr(method, key, cell.config[key])
-        return method, True
+    cache = ModelCache(store.model_dir(cell.fit_id()))
+    cache_models = cache_models and cls.persistable
+    if cache_models:
+        method = cache.load(cls)
+        if method is not None:
+            for key in cls.inference_only:  # stored as attributes of the same name (Method contract)
+                setattr(method, key, cell.config[key])
+            return method, True
+    elif ctx.output_dir is not None:
+        shutil.rmtree(Path(ctx.output_dir) / "checkpoints", ignore_errors=True)
     method = cls(**cell.config)
     method.fit(cell.data.train, cell.fit_valid(), ctx)
     if cache_models:
-        method.save(model_dir)
-        (model_dir / "complete").touch()
+        cache.save(method)
     return method, False
 
 
@@ -251,6 +261,11 @@ def _infer(cell: PreparedCell, method: Method, ctx: RunContext) -> tuple[np.ndar
     conditions = dict(test.conditions) or None
     out = check_samples(method.sample(test.n_samples, conditions, ctx), test.n_samples, test.n_features)
     return out, out, "single"
+
+
+def _save_outputs(path: Path, raw: np.ndarray) -> None:
+    with open(path, "wb") as handle:
+        np.savez_compressed(handle, outputs=raw)
 
 
 def run_cell(
@@ -312,8 +327,7 @@ def run_cell(
         costs["infer_s"] = time.perf_counter() - t
         result["aggregate"] = aggregate
         outputs = store.outputs_path(cell.cell_id)
-        outputs.parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(outputs, outputs=raw)
+        write_atomic(outputs, lambda path: _save_outputs(path, raw))
         result["outputs"] = str(outputs.relative_to(store.root))
         say("scoring")
         t = time.perf_counter()
