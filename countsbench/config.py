@@ -140,6 +140,8 @@ def _describe(annotation: Any) -> str:
             parts.append("one of " + ", ".join(map(repr, typing.get_args(option))))
         elif option is type(None):
             parts.append("none")
+        elif option is float:
+            parts.append("finite float")
         else:
             parts.append(getattr(option, "__name__", str(option)))
     return " or ".join(parts)

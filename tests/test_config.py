@@ -38,7 +38,7 @@ def test_profile_then_overrides_with_types():
         ({"stepz": "3"}, "unknown hyperparameter"),
         ({"steps": "1.5"}, "expected int"),
         ({"steps": "ten"}, "expected int"),
-        ({"rate": "fast"}, "expected float"),
+        ({"rate": "fast"}, "expected finite float"),
         ({"flag": "maybe"}, "expected bool"),
         ({"mode": "c"}, "one of 'a', 'b'"),
         ({"steps": True}, "expected int"),
@@ -62,7 +62,7 @@ def test_unknown_profile_and_bad_assignments():
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf", "NaN"])
 def test_floats_must_be_finite(value):
     cls = REGISTRY.methods.get("countsdiff").cls
-    with pytest.raises(ConfigError, match=f"lr={value!r}: expected float"):
+    with pytest.raises(ConfigError, match=f"lr={value!r}: expected finite float"):
         resolve_config(cls, "quick", {}, {"lr": value})
 
 
