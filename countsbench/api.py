@@ -15,7 +15,6 @@ file is never densified whole.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +29,7 @@ from countsbench.data import CountData, CountDataError, ExpressedValidity, encod
 from countsbench.method import Method
 from countsbench.registry import REGISTRY, RegistryError
 from countsbench.runner import check_imputation
+from countsbench.safe_io import UnsafeFileError, tree_checksums, verify_checksums, write_atomic
 from countsbench.task import TaskInfo
 
 MANIFEST = "countsbench_model.json"
@@ -62,38 +62,54 @@ class FittedModel:
     expressed: np.ndarray | None = None  # (cell types x genes) table of the dropout rule
 
     def save(self, directory: Path) -> Path:
+        """The method (JSON and arrays, no pickle), the dropout table, then the manifest with every file's
+        sha256, each written atomically: a directory cut short is refused on load, never half-read."""
         directory = Path(directory)
         self.method.save(directory / "method")
+        expressed = directory / "expressed.npy"
+        if self.expressed is not None:
+            write_atomic(expressed, lambda path: _save_array(path, self.expressed))
+        else:
+            expressed.unlink(missing_ok=True)
         manifest = {
             "method": self.method_name,
             "config": self.config,
             "genes": list(self.genes),
             "vocabularies": {k: list(v) for k, v in self.vocabularies.items()},
             "cell_type_key": self.cell_type_key,
+            "sha256": tree_checksums(directory, exclude=(MANIFEST,)),
         }
-        (directory / MANIFEST).write_text(json.dumps(manifest, indent=2))
-        if self.expressed is not None:
-            np.save(directory / "expressed.npy", self.expressed)
+        write_atomic(directory / MANIFEST, lambda path: path.write_text(json.dumps(manifest, indent=2)))
         return directory
 
     @classmethod
     def load(cls, directory: Path) -> FittedModel:
+        """A model saved by `save`; a directory that is not one, is damaged, or asks to run code gives
+        `UnsafeFileError` naming it (nothing in it is executed: JSON, raw arrays, tensor-only weights)."""
         directory = Path(directory)
-        if not (directory / MANIFEST).exists():
+        if not (directory / MANIFEST).is_file():
             raise CountDataError(f"{directory} is not a countsbench model directory (no {MANIFEST})")
-        manifest = json.loads((directory / MANIFEST).read_text())
         REGISTRY.load_builtins()
-        method = REGISTRY.methods.get(manifest["method"]).cls.load(directory / "method")
-        expressed = np.load(directory / "expressed.npy") if (directory / "expressed.npy").exists() else None
-        return cls(
-            manifest["method"],
-            manifest["config"],
-            method,
-            tuple(manifest["genes"]),
-            {k: tuple(v) for k, v in manifest["vocabularies"].items()},
-            manifest["cell_type_key"],
-            expressed,
-        )
+        try:
+            manifest = json.loads((directory / MANIFEST).read_text())
+            if "sha256" in manifest:  # models saved before checksums were recorded have none
+                verify_checksums(directory, manifest["sha256"], exclude=(MANIFEST,))
+            method = REGISTRY.methods.get(manifest["method"]).cls.load(directory / "method")
+            path = directory / "expressed.npy"
+            expressed = np.load(path, allow_pickle=False) if path.exists() else None
+            return cls(
+                manifest["method"],
+                manifest["config"],
+                method,
+                tuple(manifest["genes"]),
+                {k: tuple(v) for k, v in manifest["vocabularies"].items()},
+                manifest["cell_type_key"],
+                expressed,
+            )
+        except UnsafeFileError as error:
+            raise UnsafeFileError(f"model {directory}: {error}") from None
+        except Exception as error:  # truncated JSON, weights that are not tensors only, missing keys
+            raise UnsafeFileError(f"model {directory} cannot be loaded ({type(error).__name__}: {error})") from None
 
     def to_count_data(self, adata, layer: str | None = None) -> CountData:
         """The model's genes of ``adata`` (by name) as `CountData` coded with the model's vocabularies."""
@@ -170,6 +186,11 @@ class FittedModel:
         """`impute` as AnnData in, AnnData out: a copy of ``adata`` with the layers of `imputed_anndata`
         (``options`` are `impute`'s: mask, impute_zeros, n_samples, seed, device, batch_cells)."""
         return imputed_anndata(adata, self, self.impute(adata, layer=layer, **options), layer)
+
+
+def _save_array(path: Path, array: np.ndarray) -> None:
+    with open(path, "wb") as handle:
+        np.save(handle, array, allow_pickle=False)
 
 
 def fit(
@@ -261,9 +282,4 @@ def imputed_anndata(adata, model: FittedModel, samples: np.ndarray, layer: str |
 def write_imputations(adata, model: FittedModel, samples: np.ndarray, layer: str | None, output: Path) -> Path:
     """`imputed_anndata` written to ``output`` (.h5ad)."""
     result = imputed_anndata(adata, model, samples, layer)
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    partial = output.with_name(output.name + ".partial.h5ad")  # atomic: --output may equal --input
-    result.write_h5ad(partial)
-    os.replace(partial, output)
-    return output
+    return write_atomic(Path(output), result.write_h5ad, suffix=".h5ad")  # atomic: --output may equal --input

@@ -13,6 +13,7 @@ from countsbench.data import CountDataError
 from countsbench.registry import REGISTRY, RegistryError
 from countsbench.results import ResultsDirError
 from countsbench.runner import TrackingError
+from countsbench.safe_io import UnsafeFileError
 from countsbench.task import TaskDataMissing
 
 #: Errors caused by the user's input or environment: reported in one line, exit code 2.
@@ -24,13 +25,20 @@ USER_ERRORS = (
     DeviceError,
     ResultsDirError,
     TrackingError,
+    UnsafeFileError,
 )
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, its errors in one ``countsbench: error: ...`` line (exit 2) pointing at ``--help``."""
+
+    def error(self, message: str):  # type: ignore[override]
+        print(f"countsbench: error: {message} (see `{self.prog} --help`)", file=sys.stderr)
+        sys.exit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="countsbench", description="Benchmark generative models of count data; results go to MLflow."
-    )
+    parser = Parser(prog="countsbench", description="Benchmark generative models of count data; results go to MLflow.")
     add_plugin(parser, top_level=True)
     subparsers = parser.add_subparsers(dest="command", required=True)
     for command in COMMANDS:

@@ -2,13 +2,16 @@
 
 A method's hyperparameters are the keyword arguments of its ``__init__`` (with type hints). A profile
 (`quick` or `paper`) only changes their defaults. ``--set key=value`` overrides any of them; an unknown
-key or a value of the wrong type is a `ConfigError`, never silently ignored.
+key, a value of the wrong type, a non-finite float or a value outside the hyperparameter's declared
+`Range` (``hyperparameter_ranges`` on the method class) is a `ConfigError`, never silently ignored, and
+raised before any work starts.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import inspect
+import math
 import types
 import typing
 from collections.abc import Iterable, Mapping
@@ -25,10 +28,42 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
+class Range:
+    """Accepted numbers: ``low <= value <= high`` (``<`` on a side marked open); None: unbounded."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+
+    def __contains__(self, value: float) -> bool:
+        if self.low is not None and (value < self.low or (self.low_open and value == self.low)):
+            return False
+        return not (self.high is not None and (value > self.high or (self.high_open and value == self.high)))
+
+    def describe(self) -> str:
+        if self.high is None:
+            return f"{'>' if self.low_open else '>='} {self.low:g}"
+        if self.low is None:
+            return f"{'<' if self.high_open else '<='} {self.high:g}"
+        return f"in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
+
+
+#: The ranges most hyperparameters need.
+POSITIVE = Range(0, low_open=True)
+NON_NEGATIVE = Range(0)
+AT_LEAST_ONE = Range(1)
+UNIT_INTERVAL = Range(0, 1)
+#: Seeds: what `numpy.random.default_rng` and `torch.manual_seed` both accept.
+SEED_RANGE = Range(0, 2**32 - 1)
+
+
+@dataclass(frozen=True)
 class Hyperparameter:
     name: str
     annotation: Any
     default: Any
+    range: Range | None = None
 
 
 def hyperparameters(cls: type) -> dict[str, Hyperparameter]:
@@ -37,7 +72,8 @@ def hyperparameters(cls: type) -> dict[str, Hyperparameter]:
     An ``__init__`` that also takes ``**config`` forwards the rest to its parent's, whose arguments are
     then hyperparameters too (walked along the MRO). ``hyperparameter_defaults`` declared on a class (or
     its parents; the most derived wins) replace constructor defaults: a method that differs from its parent
-    only in defaults declares just those (Blackout).
+    only in defaults declares just those (Blackout). ``hyperparameter_ranges`` (merged the same way) give
+    each its accepted `Range`; a base class may declare ranges of names only some subclasses have.
     """
     found: dict[str, Hyperparameter] = {}
     for klass in cls.__mro__:
@@ -59,12 +95,17 @@ def hyperparameters(cls: type) -> dict[str, Hyperparameter]:
         if not forwards:
             break
     overrides: dict[str, Any] = {}
+    ranges: dict[str, Range] = {}
     for klass in reversed(cls.__mro__):
         overrides.update(klass.__dict__.get("hyperparameter_defaults", {}))
+        ranges.update(klass.__dict__.get("hyperparameter_ranges", {}))
     unknown = sorted(set(overrides) - set(found))
     if unknown:
         raise ConfigError(f"{cls.__name__}.hyperparameter_defaults: unknown hyperparameter(s) {', '.join(unknown)}")
-    return {name: dataclasses.replace(hp, default=overrides.get(name, hp.default)) for name, hp in found.items()}
+    return {
+        name: dataclasses.replace(hp, default=overrides.get(name, hp.default), range=ranges.get(name))
+        for name, hp in found.items()
+    }
 
 
 def _options(annotation: Any) -> tuple[Any, ...]:
@@ -75,14 +116,21 @@ def _options(annotation: Any) -> tuple[Any, ...]:
 
 
 def coerce(hp: Hyperparameter, value: Any) -> Any:
-    """``value`` (a string from the command line, or a Python value) as the hyperparameter's type."""
-    errors = []
+    """``value`` (a string from the command line, or a Python value) as the hyperparameter's type, within
+    its range."""
     for option in _options(hp.annotation):
         try:
-            return _coerce_one(option, value)
-        except (TypeError, ValueError) as error:
-            errors.append(str(error))
-    raise ConfigError(f"--set {hp.name}={value!r}: expected {_describe(hp.annotation)}")
+            coerced = _coerce_one(option, value)
+        except (TypeError, ValueError):
+            continue
+        numeric = isinstance(coerced, int | float) and not isinstance(coerced, bool)
+        if numeric and hp.range is not None and coerced not in hp.range:
+            break
+        return coerced
+    accepted = f"expected {_describe(hp.annotation)}"
+    if hp.range is not None:
+        accepted += f", with {hp.name} {hp.range.describe()}"
+    raise ConfigError(f"--set {hp.name}={value!r}: {accepted}")
 
 
 def _describe(annotation: Any) -> str:
@@ -92,6 +140,8 @@ def _describe(annotation: Any) -> str:
             parts.append("one of " + ", ".join(map(repr, typing.get_args(option))))
         elif option is type(None):
             parts.append("none")
+        elif option is float:
+            parts.append("finite float")
         else:
             parts.append(getattr(option, "__name__", str(option)))
     return " or ".join(parts)
@@ -126,10 +176,14 @@ def _coerce_one(option: Any, value: Any) -> Any:
         if isinstance(value, bool):
             raise ValueError
         if isinstance(value, int | float):
-            return float(value)
-        if text is not None:
-            return float(text)
-        raise ValueError
+            number = float(value)
+        elif text is not None:
+            number = float(text)
+        else:
+            raise ValueError
+        if not math.isfinite(number):
+            raise ValueError("not a finite number")
+        return number
     if option is str:
         if isinstance(value, str):
             return value
@@ -165,8 +219,27 @@ def resolve_config(
             where = f"{cls.__name__} {source}"
             raise ConfigError(f"{where}: unknown hyperparameter(s) {', '.join(unknown)}; known: {names}")
     config = {name: hp.default for name, hp in known.items()}
-    for name, value in profile_defaults.items():
-        config[name] = coerce(known[name], value)
-    for name, value in overrides.items():
-        config[name] = coerce(known[name], value)
+    config.update(resolve_values(cls, profile_defaults, known))
+    config.update(resolve_values(cls, overrides, known))
     return config
+
+
+def resolve_values(cls: type, values: Mapping[str, Any], known: Mapping[str, Hyperparameter]) -> dict[str, Any]:
+    """``values`` type- and range-checked against ``known`` (an unknown key is an error)."""
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ConfigError(f"{cls.__name__}: unknown hyperparameter(s) {', '.join(unknown)}")
+    return {name: coerce(known[name], value) for name, value in values.items()}
+
+
+def parse_seed(text: str) -> int:
+    """A seed from the command line: an integer in `SEED_RANGE` (argparse ``type=``)."""
+    import argparse
+
+    try:
+        seed = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer seed, got {text!r}") from None
+    if seed not in SEED_RANGE:
+        raise argparse.ArgumentTypeError(f"seed {text} is outside {SEED_RANGE.describe()}")
+    return seed

@@ -16,14 +16,18 @@ Contract:
   entry unchanged, or (n_samples, n, d) for multiple imputation.
 - Generation: ``sample(n, conditions, ctx)`` returns (n, d) integer counts, conditioned on
   ``conditions`` (key -> (n,) codes) when the task has them.
-- ``save(directory)`` / ``load(directory)`` persist a fitted method; the default pickles it.
+- ``save(directory)`` / ``load(directory)`` persist a fitted method WITHOUT pickle (`countsbench.method_state`):
+  the hyperparameters and the structure of ``state()`` as JSON, its arrays in an ``.npz`` read with
+  ``allow_pickle=False``, so loading a received model runs no code. The default ``state()`` is every
+  attribute that is not a hyperparameter and must be arrays or JSON values; a method holding other
+  objects (a network) overrides ``state``/``restore``, or declares ``persistable = False`` (it is then
+  refitted for every run and cannot be saved by ``countsbench fit``).
 - Randomness comes from ``ctx.rng(...)`` / ``ctx.torch_generator(...)``, so a seed fixes a run.
 """
 
 from __future__ import annotations
 
 import functools
-import pickle
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -47,6 +51,10 @@ class Method:
     inference_only: ClassVar[frozenset[str]] = frozenset()
     #: Constructor defaults this class replaces (a subclass that differs only in defaults declares these).
     hyperparameter_defaults: ClassVar[Mapping[str, Any]] = {}
+    #: Accepted values of hyperparameters (`config.Range`), checked with their types before any work.
+    hyperparameter_ranges: ClassVar[Mapping[str, Any]] = {}
+    #: False: the fitted state is not arrays (e.g. XGBoost models); never cached, always refitted.
+    persistable: ClassVar[bool] = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -84,18 +92,38 @@ class Method:
         """Number of learned parameters (None when the notion does not apply)."""
         return None
 
+    def state(self) -> dict[str, Any]:
+        """What ``fit`` learned, as arrays and JSON values: by default every attribute that is not a
+        hyperparameter. Override (with `restore`) when it holds other objects, e.g. a network's weights."""
+        from countsbench.config import hyperparameters
+
+        known = hyperparameters(type(self))
+        return {k: v for k, v in vars(self).items() if k not in known and k != "_hyperparameters_recorded"}
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        """Put back what `state` returned (on a method built from the saved hyperparameters)."""
+        vars(self).update(state)
+
     def save(self, directory: Path) -> None:
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        with open(directory / "method.pkl", "wb") as handle:
-            pickle.dump(self, handle)
+        from countsbench.method_state import ModelStateError, save_state
+
+        if not self.persistable:
+            raise ModelStateError(f"{self.name or type(self).__name__}: its fitted state cannot be saved")
+        save_state(Path(directory), self.name, self.config, self.state())
 
     @classmethod
     def load(cls, directory: Path) -> Method:
-        with open(Path(directory) / "method.pkl", "rb") as handle:
-            method = pickle.load(handle)
-        if not isinstance(method, cls):
-            raise TypeError(f"{directory} holds a {type(method).__name__}, not a {cls.__name__}")
+        """A method saved by `save`; its hyperparameters are type- and range-checked like ``--set``."""
+        from countsbench.config import ConfigError, hyperparameters, resolve_values
+        from countsbench.method_state import load_state
+        from countsbench.safe_io import UnsafeFileError
+
+        config, state = load_state(Path(directory), cls.name)
+        try:
+            method = cls(**resolve_values(cls, config, hyperparameters(cls)))
+        except ConfigError as error:
+            raise UnsafeFileError(f"{directory}: saved hyperparameters refused ({error})") from None
+        method.restore(state)
         return method
 
 

@@ -7,12 +7,15 @@ result (JSON and MLflow) and never dropped; a success is written atomically, the
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import resource
+import shutil
+import signal
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,17 +24,19 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from countsbench.config import ConfigError, resolve_config
+from countsbench.config import SEED_RANGE, ConfigError, resolve_config
 from countsbench.context import RunContext, resolve_device, seed_everything
 from countsbench.data import CountData, ExpressedValidity
 from countsbench.directions import direction_of
 from countsbench.evaluation import Evaluation, check_metrics, finite_or_none, metric_spec_for, score_with_replicates
 from countsbench.method import Method
+from countsbench.model_cache import ModelCache
 from countsbench.provenance import SCHEMA_VERSION, collect
 from countsbench.registry import REGISTRY, MethodSpec
 from countsbench.results import DEFAULT_RESULTS_DIR, ResultStore
+from countsbench.safe_io import write_atomic
 from countsbench.task import Task, TaskData, TaskInfo, default_data_dir
-from countsbench.tracking import run_name
+from countsbench.tracking import TrackingError, run_name
 
 VERSION = "0.1.0"
 SPLITS = ("test", "valid")
@@ -41,8 +46,27 @@ class MethodOutputError(ValueError):
     """A method returned something that breaks the `Method` contract."""
 
 
-class TrackingError(RuntimeError):
-    """The result was saved as JSON but could not be logged to MLflow."""
+class CellTimeout(Exception):
+    """The cell ran past its time limit (``sweep --cell-timeout``); recorded as a failure."""
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float | None) -> Iterator[None]:
+    """Raise `CellTimeout` in this (main) thread once ``seconds`` have passed (SIGALRM; None: no limit)."""
+    if not seconds:
+        yield
+        return
+
+    def expire(signum: int, frame: object) -> None:
+        raise CellTimeout(f"the cell ran past its time limit of {seconds:g} s (--cell-timeout)")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 @dataclass(frozen=True)
@@ -162,6 +186,8 @@ def prepare_cell(
     ``data``: the task's data when already loaded (a sweep's driver loads each task once).
     """
     REGISTRY.check_supports(request.method, request.task)
+    if isinstance(request.seed, bool) or not isinstance(request.seed, int) or request.seed not in SEED_RANGE:
+        raise ConfigError(f"seed {request.seed!r}: expected an integer {SEED_RANGE.describe()}")
     method_spec = REGISTRY.methods.get(request.method)
     task_spec = REGISTRY.tasks.get(request.task)
     device = resolve_device(request.device)
@@ -223,18 +249,23 @@ def _check_counts(out: np.ndarray, what: str) -> None:
 
 
 def _fit_or_load(cell: PreparedCell, store: ResultStore, ctx: RunContext, cache_models: bool) -> tuple[Method, bool]:
+    """The cached model of the cell's fit id when one is intact, else a fresh fit (cached when asked).
+    Without the cache, a training checkpoint left by an earlier run of the cell is removed: it refits."""
     cls = cell.method_spec.cls
-    model_dir = store.model_dir(cell.fit_id())
-    if cache_models and (model_dir / "complete").exists():
-        method = cls.load(model_dir)
-        for key in cls.inference_only:  # stored as attributes of the same name (Method contract)
-            setattr(method, key, cell.config[key])
-        return method, True
+    cache = ModelCache(store.model_dir(cell.fit_id()))
+    cache_models = cache_models and cls.persistable
+    if cache_models:
+        method = cache.load(cls)
+        if method is not None:
+            for key in cls.inference_only:  # stored as attributes of the same name (Method contract)
+                setattr(method, key, cell.config[key])
+            return method, True
+    elif ctx.output_dir is not None:
+        shutil.rmtree(Path(ctx.output_dir) / "checkpoints", ignore_errors=True)
     method = cls(**cell.config)
     method.fit(cell.data.train, cell.fit_valid(), ctx)
     if cache_models:
-        method.save(model_dir)
-        (model_dir / "complete").touch()
+        cache.save(method)
     return method, False
 
 
@@ -253,6 +284,49 @@ def _infer(cell: PreparedCell, method: Method, ctx: RunContext) -> tuple[np.ndar
     return out, out, "single"
 
 
+def _save_outputs(path: Path, raw: np.ndarray) -> None:
+    with open(path, "wb") as handle:
+        np.savez_compressed(handle, outputs=raw)
+
+
+def _work(
+    cell: PreparedCell,
+    store: ResultStore,
+    ctx: RunContext,
+    cache_models: bool,
+    costs: dict[str, Any],
+    result: dict[str, Any],
+    say: Any,
+) -> None:
+    """Fit (or load), infer, save the outputs and score: fills ``costs`` and ``result`` as it goes."""
+    ctx.output_dir = store.cell_dir(cell.cell_id) / "artifacts"
+    seed_everything(cell.request.seed)
+    say(f"fitting {cell.request.method} on {cell.request.task} (seed {cell.request.seed}, {cell.device})")
+    t = time.perf_counter()
+    method, reused = _fit_or_load(cell, store, ctx, cache_models)
+    costs["fit_s"] = 0.0 if reused else time.perf_counter() - t
+    result["model_cache"] = {"fit_id": cell.fit_id(), "reused": reused}
+    costs["n_parameters"] = method.n_parameters()
+    say("imputing" if cell.task.kind == "imputation" else "sampling")
+    t = time.perf_counter()
+    raw, prediction, aggregate = _infer(cell, method, ctx)
+    costs["infer_s"] = time.perf_counter() - t
+    result["aggregate"] = aggregate
+    outputs = store.outputs_path(cell.cell_id)
+    write_atomic(outputs, lambda path: _save_outputs(path, raw))
+    result["outputs"] = str(outputs.relative_to(store.root))
+    say("scoring")
+    t = time.perf_counter()
+    truth, target = cell.scored_split()
+    samples = raw if aggregate == "mean_of_K" else None
+    evaluation = task_evaluation(cell.task.kind, cell.data, truth, target, prediction, samples, store.root / "cache")
+    values, replicates = score_with_replicates(evaluation, cell.metrics)
+    result["metrics"] = {k: finite_or_none(v) for k, v in values.items()}
+    result["bootstrap"] = None if replicates is None else replicates.to_json()
+    costs["eval_s"] = time.perf_counter() - t
+    cell.task.write_artifacts(truth, prediction, ctx.output_dir)
+
+
 def run_cell(
     request: CellRequest,
     results_dir: Path = DEFAULT_RESULTS_DIR,
@@ -264,23 +338,20 @@ def run_cell(
     metrics: list[str] | None = None,
     show_progress: bool | None = None,
     log: Any = None,
+    timeout_s: float | None = None,
 ) -> dict:
-    """Run one cell and record it; returns the result dict (``status`` is "ok" or "failed")."""
+    """Run one cell and record it; returns the result dict (``status`` is "ok" or "failed"). Past
+    ``timeout_s`` seconds of work the cell is stopped and recorded as failed (reason ``timeout``)."""
     say = log or (lambda message: None)
     cell = prepare_cell(request, data_dir, metrics)
     store = ResultStore(results_dir)
     store.check_writable()
-    tracker = None
-    if track:
-        from countsbench.tracking import Tracker
-
-        tracker = Tracker(store.root)
     if resume:
         previous = store.load_success(cell.cell_id)
         if previous is not None:
             say(f"cell {cell.cell_id} already done; skipping (--resume)")
-            if tracker is not None and not previous.get("mlflow_run_id"):
-                _log_to_mlflow(tracker, store, previous)
+            if track and not previous.get("mlflow_run_id"):
+                _log_to_mlflow(None, store, previous)
             previous["skipped"] = True
             return previous
 
@@ -298,35 +369,8 @@ def run_cell(
         "outputs": None,
     }
     try:
-        ctx.output_dir = store.cell_dir(cell.cell_id) / "artifacts"
-        seed_everything(request.seed)
-        say(f"fitting {request.method} on {request.task} (seed {request.seed}, {cell.device})")
-        t = time.perf_counter()
-        method, reused = _fit_or_load(cell, store, ctx, cache_models)
-        costs["fit_s"] = 0.0 if reused else time.perf_counter() - t
-        result["model_cache"] = {"fit_id": cell.fit_id(), "reused": reused}
-        costs["n_parameters"] = method.n_parameters()
-        say("imputing" if cell.task.kind == "imputation" else "sampling")
-        t = time.perf_counter()
-        raw, prediction, aggregate = _infer(cell, method, ctx)
-        costs["infer_s"] = time.perf_counter() - t
-        result["aggregate"] = aggregate
-        outputs = store.outputs_path(cell.cell_id)
-        outputs.parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(outputs, outputs=raw)
-        result["outputs"] = str(outputs.relative_to(store.root))
-        say("scoring")
-        t = time.perf_counter()
-        truth, target = cell.scored_split()
-        samples = raw if aggregate == "mean_of_K" else None
-        evaluation = task_evaluation(
-            cell.task.kind, cell.data, truth, target, prediction, samples, store.root / "cache"
-        )
-        values, replicates = score_with_replicates(evaluation, cell.metrics)
-        result["metrics"] = {k: finite_or_none(v) for k, v in values.items()}
-        result["bootstrap"] = None if replicates is None else replicates.to_json()
-        costs["eval_s"] = time.perf_counter() - t
-        cell.task.write_artifacts(truth, prediction, ctx.output_dir)
+        with time_limit(timeout_s):
+            _work(cell, store, ctx, cache_models, costs, result, say)
     except Exception as error:  # recorded as a failed cell, never dropped
         result["status"] = "failed"
         result["error"] = {
@@ -334,6 +378,9 @@ def run_cell(
             "message": f"{type(error).__name__}: {error}",
             "traceback": traceback.format_exc(),
         }
+        if isinstance(error, CellTimeout):
+            result["error"]["reason"] = "timeout"
+    costs["duration_s"] = time.perf_counter() - t0
     costs["duration_s"] = time.perf_counter() - t0
     costs["peak_memory_mb"] = peak_memory_mb()
     result.update(
@@ -361,9 +408,9 @@ def run_cell(
             "mlflow_run_id": None,
         }
     )
-    store.save(result)
-    if tracker is not None:
-        _log_to_mlflow(tracker, store, result)
+    store.save(result)  # safely recorded before MLflow is contacted
+    if track:
+        _log_to_mlflow(None, store, result)
     return result
 
 
@@ -426,15 +473,25 @@ def publish_leaderboard(tracker: Any, experiment: str) -> str | None:
 
 
 def _log_to_mlflow(tracker: Any, store: ResultStore, result: dict, parent_run_id: str | None = None) -> None:
-    artifacts = [store.root / result["outputs"]] if result.get("outputs") else []
+    """Log a result saved as JSON (opening the tracker when ``tracker`` is None); any failure is one
+    `TrackingError` line that says the JSON is safe and how to log it later (`countsbench sync`)."""
+    artifacts = [store.outputs_file(result)] if result.get("outputs") else []
     artifact_dir = store.cell_dir(result["cell_id"]) / "artifacts"
     if artifact_dir.is_dir():
         artifacts.extend(sorted(p for p in artifact_dir.iterdir() if p.is_file()))
     try:
+        if tracker is None:
+            from countsbench.tracking import Tracker
+
+            tracker = Tracker(store.root)
         result["mlflow_run_id"] = tracker.log(result, artifacts, parent_run_id)
     except Exception as error:
+        from countsbench.tracking import tracking_uri
+
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
         raise TrackingError(
-            f"result saved in {store.root} but MLflow logging to {tracker.uri} failed ({error}); "
-            "rerun with --resume to log it"
+            f"result saved in {store.result_path(result['cell_id']).parent} but MLflow logging to "
+            f"{tracking_uri(store.root)} failed ({reason}); `countsbench sync --results-dir {store.root}` logs it "
+            "once the server answers"
         ) from error
     store.save(result)

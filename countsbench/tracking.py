@@ -51,6 +51,36 @@ DIGEST_CHARS = 32
 LEADERBOARD_RUN = "leaderboard"
 
 
+#: Seconds to wait for a tracking server to accept a connection before giving up.
+CONNECT_TIMEOUT_S = 5.0
+#: MLflow's HTTP retry defaults (7 retries, backoff factor 2: over 4 minutes on a dead server) are
+#: lowered unless the user set them.
+HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
+
+
+class TrackingError(RuntimeError):
+    """MLflow could not be reached or written (the JSON results are unaffected)."""
+
+
+def check_reachable(uri: str) -> None:
+    """Fail within `CONNECT_TIMEOUT_S` when an http(s) tracking server does not accept connections."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(uri)
+    if parts.scheme not in ("http", "https"):
+        return
+    for name, value in HTTP_DEFAULTS.items():
+        os.environ.setdefault(name, value)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname, port), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as error:
+        raise TrackingError(
+            f"MLflow server {uri} is unreachable ({error.strerror or error}); check MLFLOW_TRACKING_URI"
+        ) from None
+
+
 def run_name(variant: str, seed: int) -> str:
     """The MLflow run name of a cell: ``countsdiff[n_samples=5] seed 2``."""
     return f"{variant} seed {seed}"
@@ -70,9 +100,15 @@ def _quiet_mlflow() -> None:
 
 @contextlib.contextmanager
 def _exclusive(lock_file: Path) -> Iterator[None]:
-    """Hold an exclusive advisory lock on ``lock_file`` (created if needed) for the block."""
-    lock_file.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_file, "a") as handle:
+    """Hold an exclusive advisory lock on ``lock_file`` (created if needed) for the block. A directory
+    that cannot be written (a reader's read-only copy) gets no lock: nothing is written there either."""
+    try:
+        lock_file.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(lock_file, "a")  # noqa: SIM115 - closed below
+    except OSError:
+        yield
+        return
+    with handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -89,11 +125,16 @@ class Tracker:
 
         self.results_dir = Path(results_dir).resolve()
         self.uri = tracking_uri(self.results_dir)
+        check_reachable(self.uri)
         # MLflow creates the SQLite schema on first use; two `countsbench run`s starting together on a
         # new results directory would both run its migrations and one would fail. Serialise that step.
-        with _exclusive(self.results_dir / ".mlflow.lock"):
-            self.client = MlflowClient(tracking_uri=self.uri)
-            self.client.search_experiments(max_results=1)
+        try:
+            with _exclusive(self.results_dir / ".mlflow.lock"):
+                self.client = MlflowClient(tracking_uri=self.uri)
+                self.client.search_experiments(max_results=1)
+        except Exception as error:  # a locked or corrupt SQLite file, a server refusing requests
+            reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
+            raise TrackingError(f"MLflow store {self.uri} is unusable ({reason})") from error
 
     def experiment_id(self, task: str, create: bool = True) -> str | None:
         """The experiment of ``task`` (or ``<task>/valid``); created with its description when ``create``,

@@ -2,7 +2,8 @@
 over seeds, plus bootstrap standard errors, direction, best marks, scaled score, failures and costs.
 
 Runs are read from MLflow. A cell (same method, task, seed and config) may have been run more than
-once; only its latest run counts. A seed whose latest run failed is counted as failed, not averaged;
+once; its latest successful run counts (a later failed rerun never hides it: the board's notes name
+it), else its latest run. A seed whose runs all failed is counted as failed, not averaged;
 a seed that other rows of the task ran but this row did not is counted as missing. Rows are never
 averaged across configs: each variant is its own row (DESIGN.md). Runs that are not cells (a
 sweep's parent run, the experiment's ``leaderboard`` run) carry no ``cell_id`` tag and are skipped.
@@ -56,6 +57,8 @@ class Row:
     seeds_failed: set[int] = field(default_factory=set)
     errors: list[str] = field(default_factory=list)
     replicates: dict[int, BootstrapReplicates] = field(default_factory=dict)  # seed -> bootstrap replicates
+    #: seed -> error of a rerun that failed AFTER the success counted for that seed
+    later_failures: dict[int, str] = field(default_factory=dict)
 
     @property
     def seeds(self) -> list[int]:
@@ -254,6 +257,12 @@ class Leaderboard:
             notes.append(
                 f"Best marks by the seed test alone (the leader or the runner-up has no bootstrap replicates): {which}."
             )
+        for row in self.rows:
+            for seed, error in sorted(row.later_failures.items()):
+                notes.append(
+                    f"{row.variant} seed {seed}: a later rerun failed ({error.splitlines()[0][:200]}); "
+                    "the earlier successful run is the one counted."
+                )
         for row in self.sorted_rows():
             result = self.summary(row)
             if result.missing and math.isfinite(result.score):
@@ -314,11 +323,20 @@ def format_mean_se(mean: float, se: float) -> str:
     return f"{text} ± 0" if se <= 1e-12 * max(abs(mean), 1e-300) else f"{text} ± {se:.2g}"
 
 
-def _latest_per_cell(runs: list) -> list:
-    latest: dict[str, object] = {}
-    for run in runs:  # newest first
-        latest.setdefault(run.data.tags["cell_id"], run)
-    return list(latest.values())
+def _counted_per_cell(runs: list) -> list[tuple[object, object | None]]:
+    """Per cell (runs newest first): (its latest successful run, or its latest run when none succeeded;
+    the newest failed run logged after that success, or None)."""
+    by_cell: dict[str, list] = {}
+    for run in runs:
+        by_cell.setdefault(run.data.tags["cell_id"], []).append(run)
+    counted = []
+    for cell_runs in by_cell.values():
+        success = next((i for i, run in enumerate(cell_runs) if run.info.status == "FINISHED"), None)
+        if success is None or success == 0:
+            counted.append((cell_runs[0], None))
+        else:
+            counted.append((cell_runs[success], cell_runs[0]))
+    return counted
 
 
 def task_leaderboard(task: str, results_dir: Path) -> Leaderboard:
@@ -344,11 +362,13 @@ def build_leaderboard(
     rows: dict[tuple[str, str], Row] = {}
     directions: dict[str, str] = {}
     seen: list[str] = []
-    for run in _latest_per_cell(runs):
+    for run, later_failure in _counted_per_cell(runs):
         tags = run.data.tags
         method = tags.get("method", "?")
         row = rows.setdefault((method, tags["variant"]), Row(method, tags["variant"], tags.get("role", "?")))
         seed = int(tags.get("seed", 0))
+        if later_failure is not None:
+            row.later_failures[seed] = later_failure.data.tags.get("error", later_failure.info.status)
         if run.info.status != "FINISHED":
             row.seeds_failed.add(seed)
             row.errors.append(tags.get("error", run.info.status))

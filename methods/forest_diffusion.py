@@ -22,7 +22,7 @@ from collections.abc import Iterator, Mapping
 
 import numpy as np
 
-from countsbench.config import ConfigError
+from countsbench.config import AT_LEAST_ONE, POSITIVE, UNIT_INTERVAL, ConfigError
 from countsbench.context import RunContext
 from countsbench.data import CountData
 from countsbench.method import Method
@@ -68,6 +68,14 @@ class ForestDiffusionMethod(Method):
         "paper": {"duplicate_K": 100, "feature_budget": None},
     }
     inference_only = frozenset({"repaint", "repaint_r", "repaint_j", "n_samples"})
+    hyperparameter_ranges = {
+        **dict.fromkeys(["n_t", "duplicate_K", "n_estimators", "max_depth", "repaint_r"], AT_LEAST_ONE),
+        **dict.fromkeys(["feature_budget", "n_jobs", "xgboost_threads", "n_samples"], AT_LEAST_ONE),
+        "learning_rate": POSITIVE,
+        "repaint_j": UNIT_INTERVAL,
+    }
+    #: One XGBoost model per feature and noise level: not arrays, so refitted for every run (never cached).
+    persistable = False
 
     def __init__(
         self,

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from countsbench.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, UNIT_INTERVAL
 from countsbench.context import RunContext
 from countsbench.data import CountData
 from countsbench.method import Method
@@ -60,6 +61,13 @@ class MinMaxScaler:
 )
 class GainImputation(Method):
     profiles = {"quick": {"iterations": 400}, "paper": {"iterations": 10000}}
+    hyperparameter_ranges = {
+        "iterations": AT_LEAST_ONE,
+        "batch_size": AT_LEAST_ONE,
+        "hint_rate": UNIT_INTERVAL,
+        "alpha": NON_NEGATIVE,
+        "learning_rate": POSITIVE,
+    }
 
     def __init__(
         self,
@@ -82,6 +90,24 @@ class GainImputation(Method):
 
     def n_parameters(self) -> int | None:
         return None if self.generator_net is None else 2 * sum(p.numel() for p in self.generator_net.parameters())
+
+    def state(self) -> dict:
+        """The scaler's arrays and the generator's weights (the discriminator is not needed to impute)."""
+        if self.generator_net is None:
+            return {}
+        scaler = {"low": self.scaler.low, "span": self.scaler.span}
+        return {"scaler": scaler, "generator": self.generator_net.state_dict(), "loss_curve": self.loss_curve}
+
+    def restore(self, state) -> None:
+        if not state:
+            return
+        self.scaler = MinMaxScaler.__new__(MinMaxScaler)
+        self.scaler.low, self.scaler.span = state["scaler"]["low"], state["scaler"]["span"]
+        d = len(self.scaler.low)
+        self.generator_net = mlp(2 * d, d)
+        self.generator_net.load_state_dict(state["generator"])
+        self.generator_net.eval()
+        self.loss_curve = list(state["loss_curve"])
 
     def _generator_input(self, x: torch.Tensor, m: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         if self.clip_to_training_range:

@@ -65,6 +65,10 @@ class ConditionGroups:
     def rows(self, group: int) -> np.ndarray:
         return np.arange(len(self.groups)) if group == POOLED else np.flatnonzero(self.groups == group)
 
+    def state(self) -> dict:
+        """Arrays and JSON values (`Method.state`)."""
+        return {"keys": self.keys, "combos": dict(self.combos), "groups": self.groups}
+
 
 def group_moments(data: CountData, groups: ConditionGroups) -> tuple[np.ndarray, np.ndarray]:
     """(n_groups, d) per-feature means and variances (ddof 1; NaN for a group of one row) of the
@@ -106,6 +110,22 @@ class MemorisingSampler(Method):
     def fit(self, train: CountData, valid: CountData | None, ctx: RunContext) -> None:
         self.train, self.groups = train, ConditionGroups.of(train)
 
+    def state(self) -> dict:
+        """The training counts (a CSR matrix as its three arrays) and the condition groups."""
+        if self.train is None:
+            return {}
+        counts = self.train.counts
+        stored = (counts.data, counts.indices, counts.indptr, counts.shape) if sp.issparse(counts) else counts
+        return {"counts": stored, "groups": self.groups.state()}
+
+    def restore(self, state) -> None:
+        if not state:
+            return
+        counts = state["counts"]
+        if isinstance(counts, tuple):
+            counts = sp.csr_matrix(counts[:3], shape=counts[3])
+        self.train, self.groups = CountData(counts), ConditionGroups(**state["groups"])
+
     def sample(self, n: int, conditions: Mapping[str, np.ndarray] | None, ctx: RunContext) -> np.ndarray:
         rng = ctx.rng(0)
         wanted = self.groups.lookup(conditions, n)
@@ -142,6 +162,16 @@ class IndependentNegativeBinomial(Method):
 
     def n_parameters(self) -> int:
         return int(self.means.size + self.variances.size)
+
+    def state(self) -> dict:
+        if self.groups is None:
+            return {}
+        return {"groups": self.groups.state(), "means": self.means, "variances": self.variances, "max": self.max_value}
+
+    def restore(self, state) -> None:
+        if state:
+            self.groups = ConditionGroups(**state["groups"])
+            self.means, self.variances, self.max_value = state["means"], state["variances"], state["max"]
 
     def sample(self, n: int, conditions: Mapping[str, np.ndarray] | None, ctx: RunContext) -> np.ndarray:
         rng = ctx.rng(0)

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from countsbench.config import AT_LEAST_ONE, POSITIVE
 from countsbench.context import RunContext
 from countsbench.data import CountData
 from countsbench.method import Method
@@ -131,6 +132,10 @@ class HiVaeImputation(Method):
 
     likelihood_cls: ClassVar[type[Likelihood]] = PoissonLikelihood
     profiles = {"quick": {"epochs": 100}, "paper": {"epochs": 100}}
+    hyperparameter_ranges = {
+        **dict.fromkeys(["epochs", "batch_size", "z_dim", "s_dim", "y_dim"], AT_LEAST_ONE),
+        "learning_rate": POSITIVE,
+    }
 
     def __init__(
         self,
@@ -153,6 +158,23 @@ class HiVaeImputation(Method):
 
     def n_parameters(self) -> int | None:
         return None if self.network is None else sum(p.numel() for p in self.network.parameters())
+
+    def state(self) -> dict:
+        """The likelihood's arrays (its standardisation) and the network's weights."""
+        if self.network is None:
+            return {}
+        return {"likelihood": vars(self.likelihood), "network": self.network.state_dict(), "elbo": self.elbo_curve}
+
+    def restore(self, state) -> None:
+        if not state:
+            return
+        self.likelihood = self.likelihood_cls.__new__(self.likelihood_cls)
+        vars(self.likelihood).update(state["likelihood"])
+        d = len(self.likelihood.mean)
+        self.network = HiVae(d, self.z_dim, self.s_dim, self.y_dim, self.likelihood_cls.n_outputs)
+        self.network.load_state_dict(state["network"])
+        self.network.eval()
+        self.elbo_curve = list(state["elbo"])
 
     def _elbo(self, x: torch.Tensor, target: torch.Tensor, m: torch.Tensor, tau: float, noise: torch.Generator):
         net = self.network

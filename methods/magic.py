@@ -25,7 +25,7 @@ from typing import Literal
 
 import numpy as np
 
-from countsbench.config import ConfigError
+from countsbench.config import AT_LEAST_ONE, POSITIVE, ConfigError, Range
 from countsbench.context import RunContext
 from countsbench.data import CountData
 from countsbench.method import Method
@@ -55,6 +55,12 @@ def parse_grid(text: str) -> list[int]:
 )
 class MagicImputation(Method):
     profiles = {"quick": {"knn_grid": "15,29,43,57"}, "paper": {"knn_grid": PAPER_KNN_GRID}}
+    hyperparameter_ranges = {
+        "knn": Range(2),
+        "decay": POSITIVE,
+        **dict.fromkeys(["t", "n_pca", "reference_cells"], AT_LEAST_ONE),
+        "tuning_mask_rate": Range(0, 1, low_open=True, high_open=True),
+    }
 
     def __init__(
         self,

@@ -153,5 +153,6 @@ def test_list_shows_metadata(capsys):
 
 
 def test_no_runs_gives_a_message(tmp_path, capsys):
-    assert run_cli("leaderboard", "--task", "pbmc_mcar", "--results-dir", str(Path(tmp_path) / "empty")) == 1
-    assert "no runs recorded" in capsys.readouterr().err
+    missing = Path(tmp_path) / "empty"
+    assert run_cli("leaderboard", "--task", "pbmc_mcar", "--results-dir", str(missing)) == 2
+    assert "does not exist" in capsys.readouterr().err and not missing.exists()  # a read-only command creates nothing

@@ -40,9 +40,11 @@ def test_evaluate_rescores_saved_outputs_as_a_new_result_and_run(results_dir, ca
 
 def test_evaluate_refuses_unknown_ids_and_outputs_that_do_not_fit(results_dir, capsys):
     assert main(["evaluate", "nope", "--results-dir", str(results_dir)]) == 2
-    assert "no successful result 'nope'" in capsys.readouterr().err
+    assert "does not exist" in capsys.readouterr().err and not results_dir.exists()  # a typo creates nothing
     run = ["run", "--method", "zero", "--task", "pbmc_mcar", "--results-dir", str(results_dir)]
     assert main(run) == 0
+    assert main(["evaluate", "nope", "--results-dir", str(results_dir)]) == 2
+    assert "no successful result 'nope'" in capsys.readouterr().err
     (result,) = ResultStore(results_dir).iter_results()
     outputs = results_dir / result["outputs"]
     saved = np.load(outputs)["outputs"]

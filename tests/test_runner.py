@@ -12,9 +12,12 @@ from countsbench.runner import CellRequest, run_cell
 def test_atomic_json_write_leaves_no_temporary_and_keeps_old_file_on_failure(tmp_path):
     path = tmp_path / "r.json"
     write_json_atomic(path, {"a": 1})
-    with pytest.raises(ValueError):
-        write_json_atomic(path, {"a": float("nan")})  # JSON has no NaN: refused, old file intact
+    with pytest.raises(TypeError):
+        write_json_atomic(path, {(1, 2): 3})  # JSON keys must be strings: refused, old file intact
     assert json.loads(path.read_text()) == {"a": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
+    write_json_atomic(path, {"a": float("nan"), "b": [float("-inf")]})  # non-finite values kept as strings
+    assert json.loads(path.read_text()) == {"a": "nan", "b": ["-inf"]}
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
 
 

@@ -75,7 +75,7 @@ def test_fit_and_impute_commands(tmp_path, capsys):
     assert "countsbench_sample_0" in result.layers
     capsys.readouterr()
     assert main([*impute, "--mask-layer", "nope"]) == 2
-    assert "mask layer 'nope' not found" in capsys.readouterr().err
+    assert "--mask-layer 'nope' not found" in capsys.readouterr().err
     assert main([*impute, "--impute-zeros", "--n-samples", "2"]) == 2  # a deterministic method: one imputation
     assert "single imputation" in capsys.readouterr().err
 

@@ -14,7 +14,6 @@ latest run of each cell, so they show the re-scored values, and the old run stay
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from dataclasses import replace
@@ -35,7 +34,7 @@ from countsbench.evaluation import (
     score_with_replicates,
 )
 from countsbench.registry import REGISTRY, RegistryError
-from countsbench.results import ResultStore
+from countsbench.results import ResultStore, read_result
 from countsbench.task import TaskData, default_data_dir
 
 
@@ -68,7 +67,10 @@ def find_result(store: ResultStore, ref: str) -> dict:
     """The latest successful result whose cell id, result id or MLflow run id is ``ref`` (or a path)."""
     path = Path(ref)
     if path.suffix == ".json" and path.is_file():
-        return json.loads(path.read_text())
+        result = read_result(path, quiet=True)
+        if result is None or result["status"] != "ok":
+            raise RegistryError(f"{path} is not a readable successful countsbench result")
+        return result
     for result in store.iter_results():
         names = (result["cell_id"], result["result_id"], result.get("mlflow_run_id"))
         if result.get("status") == "ok" and ref in names:
@@ -80,7 +82,11 @@ def rebuild_evaluation(result: dict, store: ResultStore, data: TaskData, options
     """The `Evaluation` of a saved result: its outputs against the task's truth, rebuilt."""
     if not result.get("outputs"):
         raise CountDataError(f"result {result['result_id']} has no saved outputs to re-score")
-    outputs = np.load(store.root / result["outputs"])["outputs"]
+    try:
+        with np.load(store.outputs_file(result), allow_pickle=False) as saved:
+            outputs = saved["outputs"]
+    except (OSError, ValueError, KeyError) as error:
+        raise CountDataError(f"saved outputs of {result['result_id']} are unreadable ({error})") from None
     split = result.get("split", "test")
     truth, target = (data.valid, data.valid_target) if split == "valid" else (data.test, data.test_target)
     kind = result["task_kind"]
@@ -153,6 +159,7 @@ def main(args: argparse.Namespace) -> int:
     if evaluate_samples.requested(args):
         return evaluate_samples.main(args, metrics, options)
     store = ResultStore(args.results_dir)
+    store.require_existing(tracking=not args.no_track)
     store.check_writable()
     result = find_result(store, args.result)
     new = rescore(result, store, metrics, args.bootstrap, args.data_dir, options, track=not args.no_track)

@@ -6,9 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from countsbench.config import PROFILES, parse_assignments
+from countsbench.config import PROFILES, parse_assignments, parse_seed
 from countsbench.context import DEVICES
-from countsbench.data import CountDataError
+from countsbench.inputs import check_anndata, read_h5ad, writable_directory
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -48,25 +48,26 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="KEY=VALUE",
         help="override one hyperparameter (repeatable), e.g. --set steps=3000 --set n_samples=5",
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the method's randomness (default 0)")
+    parser.add_argument("--seed", type=parse_seed, default=0, help="seed of the method's randomness (default 0)")
     parser.add_argument("--device", choices=DEVICES, default="auto", help="auto (a CUDA GPU when visible), cpu, cuda")
     parser.set_defaults(func=main)
 
 
-def read_input(path: Path):
-    import anndata
-
-    if not path.exists():
-        raise CountDataError(f"--input {path} does not exist")
-    return anndata.read_h5ad(path)
-
-
 def main(args: argparse.Namespace) -> int:
     from countsbench.api import fit
+    from countsbench.registry import REGISTRY, RegistryError
 
     keys = [k.strip() for k in args.condition_keys.split(",") if k.strip()]
+    if not REGISTRY.methods.get(args.method).cls.persistable:
+        raise RegistryError(
+            f"--method {args.method}: its fitted state is not arrays, so it cannot be saved as a model directory; "
+            "run it on a task with `countsbench run` instead"
+        )
+    writable_directory(args.output)
+    adata = read_h5ad(args.input)
+    check_anndata(adata, layer=args.layer, keys=[*keys, *([args.cell_type_key] if args.cell_type_key else [])])
     model = fit(
-        read_input(args.input),
+        adata,
         args.method,
         layer=args.layer,
         condition_keys=keys,

@@ -6,9 +6,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from countsbench.commands.fit import read_input
+from countsbench.config import parse_seed
 from countsbench.context import DEVICES
 from countsbench.data import CountDataError
+from countsbench.inputs import check_anndata, check_mask_layer, read_h5ad, writable_file
+from countsbench.safe_io import UnsafeFileError
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -40,7 +42,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="number of imputations K (their mean is a layer too); default: the model's n_samples setting, else 1",
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the imputation's randomness (default 0)")
+    parser.add_argument("--seed", type=parse_seed, default=0, help="seed of the imputation's randomness (default 0)")
     parser.add_argument("--device", choices=DEVICES, default="auto", help="auto (a CUDA GPU when visible), cpu, cuda")
     parser.set_defaults(func=main)
 
@@ -50,21 +52,23 @@ def main(args: argparse.Namespace) -> int:
 
     from countsbench.api import FittedModel, write_imputations
 
-    model = FittedModel.load(args.model)
-    adata = read_input(args.input)
+    try:
+        model = FittedModel.load(args.model)
+    except (CountDataError, UnsafeFileError) as error:
+        raise type(error)(f"--model: {error}") from None
+    if args.n_samples is not None and args.n_samples < 1:
+        raise CountDataError("--n-samples must be at least 1")
+    writable_file(args.output)
+    adata = read_h5ad(args.input)
+    check_anndata(adata, layer=args.layer, keys=list(model.vocabularies))
     mask = None
     if args.mask_layer is not None:
-        if args.mask_layer not in adata.layers:
-            raise CountDataError(
-                f"mask layer {args.mask_layer!r} not found; layers: {', '.join(adata.layers) or 'none'}"
-            )
+        check_mask_layer(adata, args.mask_layer)
         names = {g: j for j, g in enumerate(map(str, adata.var_names))}
         missing = [g for g in model.genes if g not in names]
         if missing:
             raise CountDataError(f"{len(missing)} model genes are not in the input (e.g. {', '.join(missing[:5])})")
         mask = sp.csr_matrix(adata.layers[args.mask_layer])[:, [names[g] for g in model.genes]] != 0
-    if args.n_samples is not None and args.n_samples < 1:
-        raise CountDataError("--n-samples must be at least 1")
     samples = model.impute(
         adata,
         layer=args.layer,

@@ -20,6 +20,7 @@ from pathlib import Path
 from countsbench.commands.common import add_plugin, add_results_dir, print_table
 from countsbench.config import ConfigError
 from countsbench.registry import REGISTRY
+from countsbench.results import ResultStore
 
 FORMATS = ("table", "markdown", "csv", "tsv", "json", "html")
 
@@ -69,6 +70,7 @@ def main(args: argparse.Namespace) -> int:
     if args.export is not None and (args.all or args.metrics is not None):
         raise ConfigError("--metrics and --all choose the columns shown; --export always writes headline and all")
     choice = column_choice(args)
+    ResultStore(args.results_dir).require_existing()
     tasks = args.task or tasks_with_runs(args.results_dir)
     if not tasks:
         print(f"countsbench: no runs recorded in {args.results_dir}", file=sys.stderr)

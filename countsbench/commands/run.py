@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from countsbench.commands.common import add_plugin, add_results_dir, print_table
-from countsbench.config import PROFILES, parse_assignments
+from countsbench.config import PROFILES, parse_assignments, parse_seed
 from countsbench.context import DEVICES
 from countsbench.runner import CellRequest, publish_leaderboard, run_cell
 
@@ -17,7 +17,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("run", help="run one method on one task and record the result")
     parser.add_argument("--method", required=True)
     parser.add_argument("--task", required=True)
-    parser.add_argument("--seed", type=int, default=0, help="the method's seed (splits and masks belong to the task)")
+    parser.add_argument(
+        "--seed", type=parse_seed, default=0, help="the method's seed, 0..2**32-1 (splits and masks belong to the task)"
+    )
     parser.add_argument("--profile", choices=PROFILES, default="quick")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a hyperparameter")
     parser.add_argument("--device", choices=DEVICES, default="auto")

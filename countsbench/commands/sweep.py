@@ -56,6 +56,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     running.add_argument("--retry-failed", action="store_true", help="rerun cells whose last attempt failed")
     running.add_argument("--no-model-cache", action="store_true", help="always fit; never reuse a cached model")
     running.add_argument("--data-dir", type=Path, default=None, help="user-supplied task data")
+    running.add_argument(
+        "--cell-timeout",
+        type=positive_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="stop a cell after this long and record it as failed (reason timeout); the pool executor also "
+        "kills a worker that does not stop within a grace period",
+    )
     slurm = parser.add_argument_group("slurm (submitit)")
     slurm.add_argument("--partition", default=None)
     slurm.add_argument("--time", type=int, default=60, metavar="MINUTES", help="time limit per cell (default 60)")
@@ -64,6 +72,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     add_results_dir(parser)
     add_plugin(parser)
     parser.set_defaults(func=main)
+
+
+def positive_seconds(text: str) -> float:
+    import math
+
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return seconds
 
 
 def build_spec(args: argparse.Namespace) -> SweepSpec:
@@ -114,6 +134,7 @@ def main(args: argparse.Namespace) -> int:
         plugins=tuple(getattr(args, "plugin", ())),
         resume=args.resume or args.retry_failed,
         retry_failed=args.retry_failed,
+        cell_timeout=args.cell_timeout,
     )
     slurm = SlurmOptions(args.partition, args.time, args.gpus_per_task, args.cpus_per_task)
     executor = make_executor(args.executor, Path(args.results_dir) / "sweep", args.workers, slurm)

@@ -57,11 +57,12 @@ class SweepSettings:
     plugins: tuple[str, ...] = ()
     resume: bool = False
     retry_failed: bool = False
+    cell_timeout: float | None = None
 
     def job(self, cell: PlannedCell) -> CellJob:
         data_dir = str(Path(self.data_dir).resolve()) if self.data_dir is not None else None
         root = str(Path(self.results_dir).resolve())
-        return CellJob(cell.request, root, data_dir, self.metrics, self.cache_models, self.plugins)
+        return CellJob(cell.request, root, data_dir, self.metrics, self.cache_models, self.plugins, self.cell_timeout)
 
 
 class SweepParents:

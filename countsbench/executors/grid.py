@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from countsbench.config import ConfigError, parse_assignments
+from countsbench.config import SEED_RANGE, ConfigError, parse_assignments
 from countsbench.runner import CellRequest
 
 
@@ -55,6 +55,8 @@ def parse_seeds(text: str | int | Sequence[int]) -> tuple[int, ...]:
             raise ConfigError(f"--seeds expects integers or ranges like 0-4, got {text!r}") from None
         if not span:
             raise ConfigError(f"--seeds range {part!r} is empty")
+        if span[0] not in SEED_RANGE or span[-1] not in SEED_RANGE:
+            raise ConfigError(f"--seeds {part!r}: seeds must be integers {SEED_RANGE.describe()}")
         seeds.extend(span)
     return tuple(dict.fromkeys(seeds))
 

@@ -24,6 +24,8 @@ class CellJob:
     metrics: list[str] | None = None
     cache_models: bool = True
     plugins: tuple[str, ...] = ()
+    #: Seconds of work before the cell is stopped and recorded as failed (reason timeout); None: no limit.
+    timeout_s: float | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -49,6 +51,7 @@ def run_job(job: CellJob) -> dict:
         cache_models=job.cache_models,
         metrics=job.metrics,
         show_progress=False,
+        timeout_s=job.timeout_s,
     )
 
 

@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,6 +22,8 @@ from countsbench.context import cpu_threads
 from countsbench.executors.base import Executor, JobHandle, WorkerLost
 from countsbench.executors.job import CellJob
 
+#: Seconds a worker gets past its cell timeout to record the timeout itself before it is killed.
+KILL_GRACE_S = 30.0
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 
 
@@ -43,14 +46,29 @@ class SubprocessHandle(JobHandle):
     def __init__(self, job: CellJob, process: subprocess.Popen, outcome_path: Path, log_path: Path, slot: int):
         super().__init__(job)
         self.process, self.outcome_path, self.log_path, self.slot = process, outcome_path, log_path, slot
+        self.started, self.killed_late = time.monotonic(), False
 
     def done(self) -> bool:
-        return self.process.poll() is not None
+        """Finished; a worker still running `KILL_GRACE_S` past its cell timeout (stuck where the worker's
+        own alarm cannot interrupt it, e.g. inside one native call) is killed and counts as lost."""
+        if self.process.poll() is not None:
+            return True
+        limit = self.job.timeout_s
+        if limit is not None and time.monotonic() - self.started > limit + KILL_GRACE_S:
+            self.killed_late = True
+            self.cancel()
+            return True
+        return False
 
     def outcome(self) -> dict:
         import json
 
         code = self.process.wait()
+        if self.killed_late and not self.outcome_path.exists():
+            raise WorkerLost(
+                f"worker killed: still running {KILL_GRACE_S} s past --cell-timeout {self.job.timeout_s:g} s "
+                f"(timeout; log {self.log_path})"
+            )
         if code != 0 or not self.outcome_path.exists():
             tail = self.log_path.read_text(errors="replace").strip().splitlines()[-1:] if self.log_path.exists() else []
             detail = f": {tail[0]}" if tail else ""

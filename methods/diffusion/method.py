@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from countsbench.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, UNIT_INTERVAL, Range
 from countsbench.context import RunContext
 from countsbench.data import CountData
 from countsbench.method import Method
@@ -39,6 +40,34 @@ class DiffusionMethod(Method):
     #: Random stream ids of this family (fixed per family so that a seed fixes its runs).
     streams: ClassVar[Streams]
     base_inference_only: ClassVar[frozenset[str]] = frozenset({"n_steps", "n_samples", "sample_batch_size"})
+    #: The accepted values of every family's hyperparameters (a family has a subset of these names).
+    hyperparameter_ranges = {
+        **dict.fromkeys(
+            ["steps", "batch_size", "checkpoint_every", "n_steps", "n_samples", "sample_batch_size"], AT_LEAST_ONE
+        ),
+        **dict.fromkeys(
+            [
+                "hidden",
+                "mlp_hidden",
+                "mlp_layers",
+                "time_dim",
+                "dim",
+                "n_heads",
+                "n_layers",
+                "ff_mult",
+                "token_dim",
+                "unet_layers_per_block",
+                "n_train_steps",
+                "discrete_grid",
+                "repaint_repeats",
+            ],
+            AT_LEAST_ONE,
+        ),
+        **dict.fromkeys(["lr", "grad_clip", "fi_horizon"], POSITIVE),
+        **dict.fromkeys(["warmup_steps", "weight_decay", "guidance", "repaint_jump"], NON_NEGATIVE),
+        **dict.fromkeys(["ema_decay", "cond_drop_prob", "eta"], UNIT_INTERVAL),
+        **dict.fromkeys(["dropout", "attention_dropout"], Range(0, 1, high_open=True)),
+    }
 
     def __init__(self, **config: Any) -> None:
         self.model: nn.Module | None = None

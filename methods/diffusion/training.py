@@ -11,7 +11,6 @@ exactly as an uninterrupted one.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -21,6 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from countsbench.context import RunContext
+from countsbench.safe_io import write_atomic
 from methods.diffusion.ema import EMA
 from methods.diffusion.rows import TrainingRows
 
@@ -155,13 +155,20 @@ class Trainer:
             "torch": torch.get_rng_state(),
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
         }
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(".partial")
-        torch.save(state, partial)
-        os.replace(partial, path)
+        write_atomic(path, lambda partial: torch.save(state, partial))
 
     def load_checkpoint(self, path: Path) -> None:
-        state = torch.load(path, map_location=self.ctx.device, weights_only=False)
+        """Resume from ``path``, read with ``weights_only=True`` (tensors, numbers, strings, containers: it
+        runs no code). One that cannot be read (cut short, or not tensors only) is reported, removed, and
+        training starts from step 0, the same seeded run as without it."""
+        try:
+            state = torch.load(path, map_location=self.ctx.device, weights_only=True)
+        except Exception as error:
+            from countsbench.safe_io import warn
+
+            warn(f"training checkpoint {path} is unreadable ({type(error).__name__}: {error}); training from step 0")
+            path.unlink(missing_ok=True)
+            return
         self.step, self.losses = state["step"], list(state["losses"])
         self.model.load_state_dict(state["model"])
         self.ema.load_state_dict(state["ema"])

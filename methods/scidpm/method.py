@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from countsbench.config import AT_LEAST_ONE, POSITIVE, UNIT_INTERVAL, Range
 from countsbench.context import RunContext
 from countsbench.data import CountData
 from countsbench.method import Method
@@ -59,6 +60,18 @@ class ScidpmImputation(Method):
         "paper": {"epochs": 200, "channels": 64, "layers": 4, "heads": 8, "dropout": 0.1, "sample_steps": 300},
     }
     inference_only = frozenset({"sample_steps", "eta", "clip_x0", "n_samples", "sample_batch_size"})
+    hyperparameter_ranges = {
+        **dict.fromkeys(
+            ["epochs", "batch_size", "channels", "layers", "heads", "gene_dim", "step_dim", "diffusion_steps"],
+            AT_LEAST_ONE,
+        ),
+        **dict.fromkeys(["sample_steps", "n_samples", "sample_batch_size"], AT_LEAST_ONE),
+        **dict.fromkeys(["learning_rate", "beta_start"], POSITIVE),
+        "dropout": Range(0, 1, high_open=True),
+        "beta_end": Range(0, 1, low_open=True),
+        "train_target_ratio": UNIT_INTERVAL,
+        "eta": UNIT_INTERVAL,
+    }
 
     def __init__(
         self,
@@ -111,6 +124,23 @@ class ScidpmImputation(Method):
 
     def n_parameters(self) -> int | None:
         return None if self.network is None else sum(p.numel() for p in self.network.parameters())
+
+    def state(self) -> dict:
+        """The standardiser's arrays and the denoiser's weights."""
+        if self.network is None:
+            return {}
+        return {"standardiser": vars(self.standardiser), "network": self.network.state_dict(), "loss": self.loss_curve}
+
+    def restore(self, state) -> None:
+        if not state:
+            return
+        self.standardiser = LogStandardiser.__new__(LogStandardiser)
+        vars(self.standardiser).update(state["standardiser"])
+        d = len(self.standardiser.mean)
+        network = GeneDenoiser(d, self.channels, self.layers, self.heads, self.gene_dim, self.step_dim, self.dropout)
+        network.load_state_dict(state["network"])
+        self.network = network.eval()
+        self.loss_curve = list(state["loss"])
 
     def _conditioning_mask(self, observed: torch.Tensor, noise: torch.Generator) -> torch.Tensor:
         """Keep round((1 - ratio) * n_observed) random observed entries of each cell as conditioning."""

@@ -11,13 +11,13 @@ Inception TorchScript (`metrics.images.inception`).
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 
 import numpy as np
 
 from countsbench.data import encode_categories
 from countsbench.registry import register_task
+from countsbench.safe_io import UnsafeFileError, load_numpy_pickle
 from countsbench.task import TaskData, TaskDataMissing
 from tasks.images.base import LABEL_KEY, ImageGenerationTask, labelled_images
 from tasks.splits import stratified_split
@@ -36,9 +36,11 @@ def cifar_dir(data_dir: Path) -> Path:
 
 
 def read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """(n, 3072) uint8 pixels and (n,) labels of one pickled batch."""
-    with open(path, "rb") as handle:
-        batch = pickle.load(handle, encoding="bytes")
+    """(n, 3072) uint8 pixels and (n,) labels of one pickled batch, read by an unpickler that rebuilds
+    numpy arrays and plain containers only (a crafted batch cannot run code)."""
+    batch = _read_pickle(path)
+    if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
+        raise TaskDataMissing(f"{path} is not a CIFAR-10 python batch (no data and labels)")
     data = np.asarray(batch[b"data"], dtype=np.uint8)
     labels = np.asarray(batch[b"labels"], dtype=np.int64)
     if data.ndim != 2 or data.shape[1] != int(np.prod(CIFAR_SHAPE)) or len(labels) != len(data):
@@ -50,9 +52,16 @@ def class_names(directory: Path) -> tuple[str, ...]:
     meta = directory / "batches.meta"
     if not meta.is_file():
         return DEFAULT_CLASSES
-    with open(meta, "rb") as handle:
-        names = pickle.load(handle, encoding="bytes")[b"label_names"]
+    names = _read_pickle(meta)[b"label_names"]
     return tuple(n.decode() if isinstance(n, bytes) else str(n) for n in names)
+
+
+def _read_pickle(path: Path):
+    try:
+        with open(path, "rb") as handle:
+            return load_numpy_pickle(handle, encoding="bytes")
+    except UnsafeFileError as error:
+        raise TaskDataMissing(f"{path}: {error}") from None
 
 
 def require_files(data_dir: Path) -> list[Path]:

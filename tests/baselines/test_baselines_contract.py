@@ -7,6 +7,7 @@ import pytest
 from baseline_settings import BASELINES, TINY_CONFIGS, build
 
 from countsbench import RunContext
+from countsbench.method_state import ModelStateError
 from tasks.pbmc import pbmc_mcar
 
 
@@ -36,7 +37,12 @@ def test_contract_on_sample_dataset(name, sample, tmp_path):
     _, again = fit_and_impute(name, sample)
     np.testing.assert_array_equal(out, again)  # a seed fixes fit and imputation
 
+    if not method.persistable:  # refitted for every run: saving is refused, naming the method
+        with pytest.raises(ModelStateError, match=name):
+            method.save(tmp_path / name)
+        return
     method.save(tmp_path / name)
+    assert not list((tmp_path / name).glob("*.pkl"))  # JSON and arrays only (countsbench.method_state)
     loaded = type(method).load(tmp_path / name)
     assert isinstance(loaded, type(method))
     np.testing.assert_array_equal(loaded.impute(hidden, target, RunContext(seed=0)), out)
