@@ -1,3 +1,15 @@
 """Built-in metrics: importing this package registers them."""
 
-from metrics import distributional, downstream, generation, images, multiple, pointwise, scfid  # noqa: F401
+from metrics import (  # noqa: F401
+    c2st,
+    count_properties,
+    distributional,
+    downstream,
+    generation,
+    images,
+    memorisation,
+    multiple,
+    pointwise,
+    prdc,
+    scfid,
+)

@@ -63,7 +63,7 @@ def _energy_profiles(ev: Evaluation, weights: np.ndarray) -> np.ndarray:
 
 @register_metric(
     "energy_distance_profiles",
-    kinds=("imputation",),
+    kinds=PROFILE_KINDS,
     direction="minimize",
     summary="Multivariate energy distance between true and predicted full profiles (V-statistics).",
 )
