@@ -33,8 +33,8 @@ def matrices(cells: int, genes: int, seed: int = 0) -> tuple[np.ndarray, np.ndar
 
 
 def run_one(metric: str, cells: int, genes: int, device: str) -> dict:
-    from metrics.distributional import sliced_wasserstein_distance
-    from metrics.kernels import mmd2_unbiased
+    from countsbench.metrics.distributional import sliced_wasserstein_distance
+    from countsbench.metrics.kernels import mmd2_unbiased
 
     truth, imputed = matrices(cells, genes)
     x, y = truth.astype(np.float64), imputed.astype(np.float64)

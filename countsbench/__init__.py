@@ -1,5 +1,6 @@
 """countsbench: a benchmarking suite for generative models of count data."""
 
+from countsbench import source_layout  # noqa: F401  (first: countsbench.methods etc. in a checkout)
 from countsbench.context import RunContext
 from countsbench.data import CountData
 from countsbench.method import Method

@@ -15,7 +15,7 @@ may answer for a resample from its parent (MMD weights each cell by its multipli
 
 SPEC asks for 10 resamples; we draw 200 by default, because the leaderboard also tests the
 difference between two methods on the per-replicate values (a paired bootstrap,
-`leaderboards.significance`), and a critical value from 10 replicates (t_9 = 2.26) costs power. A
+`countsbench.leaderboards.significance`), and a critical value from 10 replicates (t_9 = 2.26) costs power. A
 metric that is expensive per replicate declares ``max_resamples`` and gets the first that many.
 The resamples come from the fixed metric seed (never the method's), so every method of a task is
 resampled on the SAME cells: replicate b of one method pairs with replicate b of another. The

@@ -29,7 +29,7 @@ EXTERNAL_ROLE = "external"
 DIRECTIONS = ("minimize", "maximize", "target")
 SAME_SIGNAL_WHEN = ("always", "equal")
 ENTRY_POINT_GROUP = "countsbench.plugins"
-BUILTIN_PACKAGES = ("methods", "tasks", "metrics")
+BUILTIN_PACKAGES = ("countsbench.methods", "countsbench.tasks", "countsbench.metrics")
 
 
 class RegistryError(LookupError):
@@ -234,7 +234,7 @@ def register_metric(
     ``max_resamples`` bounds the bootstrap replicates of an expensive metric (at least 2).
     ``same_signal_as`` names the logged metric that this one duplicates or transforms, ``always`` or
     only where the two are ``equal``, and ``scored_keys`` picks the keys of a dict-valued metric that
-    stand for it: the leaderboard's scaled score counts each signal once (`leaderboards.scaling`).
+    stand for it: the leaderboard's scaled score counts each signal once (`countsbench.leaderboards.scaling`).
     """
     _check_choice(direction, DIRECTIONS, "direction")
     _check_choice(same_signal_when, SAME_SIGNAL_WHEN, "same_signal_when")

@@ -460,8 +460,8 @@ def ingest(result: dict, results_dir: Path, tracker: Any = None, parent_run_id: 
 
 
 def publish_leaderboard(tracker: Any, experiment: str) -> str | None:
-    """Refresh the experiment's ``leaderboard`` run (`leaderboards.mlflow_table.publish`) after logging."""
-    from leaderboards.mlflow_table import publish
+    """Refresh the experiment's ``leaderboard`` run (`countsbench.leaderboards.mlflow_table.publish`) after logging."""
+    from countsbench.leaderboards.mlflow_table import publish
 
     try:
         return publish(tracker, experiment)

@@ -15,7 +15,7 @@ The MLflow UI is meant to be usable as a leaderboard, so the conventions it read
 - a sweep's cells are child runs (``mlflow.parentRunId``) of one parent run per experiment
   (`Tracker.sweep_run`), found again by its ``countsbench.sweep_id`` when the sweep is resumed;
 - each experiment holds a ``leaderboard`` run whose artifacts are the leaderboard as MLflow tables
-  (`leaderboards.mlflow_table`).
+  (`countsbench.leaderboards.mlflow_table`).
 Runs that are not cells carry ``countsbench.kind`` (``sweep`` or ``leaderboard``) and no ``cell_id``.
 """
 

@@ -1,7 +1,7 @@
 """Leaderboards: MLflow runs of a task turned into tables, exports and plots (and committed snapshots)."""
 
-from leaderboards.export import csv_text, delimited_text, export_task, html_page, json_text, markdown
-from leaderboards.table import Leaderboard, Row, build_leaderboard, task_leaderboard
+from countsbench.leaderboards.export import csv_text, delimited_text, export_task, html_page, json_text, markdown
+from countsbench.leaderboards.table import Leaderboard, Row, build_leaderboard, task_leaderboard
 
 __all__ = [
     "Leaderboard",

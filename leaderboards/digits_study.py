@@ -1,6 +1,6 @@
 """The paper's image design-space study (section 4.2, appendix E.2) on the embedded `digits` task.
 
-    python -m leaderboards.digits_study --results-dir /tmp/digits_study --out leaderboards/
+    python -m countsbench.leaderboards.digits_study --results-dir /tmp/digits_study --out leaderboards/
 
 Stage 1 (seed 0): CountsDiff on digits over schedule (``fi_discrete`` = Blackout's, ``fi``, ``cosine``)
 x guidance (0, 0.5, 1, 2) x rescaled attrition eta (0, 0.005, 0.02, 0.05). Guidance and eta are
@@ -22,7 +22,7 @@ never run at once), finished cells are skipped (resume), and results are logged 
 ``--results-dir``. While seed 0's grid is sampled, the other seeds' models train through one fixed cell
 per schedule (Blackout's, (fi, 1, 0.005) and the default), so stage 2 only samples. ``--out`` receives
 ``digits.md``, ``digits_fid_vs_guidance.png``, ``digits_fid_vs_eta.png`` and ``digits_samples.png``; a
-hand-written reading below `leaderboards.export.NOTES_MARKER` in ``digits.md`` is kept on regeneration.
+hand-written reading below `countsbench.leaderboards.export.NOTES_MARKER` in ``digits.md`` is kept on regeneration.
 """
 
 from __future__ import annotations
@@ -42,10 +42,10 @@ from countsbench.executors import make_executor
 from countsbench.executors.driver import SweepSettings, run_sweep
 from countsbench.executors.planning import plan_cells
 from countsbench.executors.progress import Progress
+from countsbench.leaderboards.export import _kept_notes, markdown_table
+from countsbench.leaderboards.table import task_leaderboard
 from countsbench.registry import REGISTRY
 from countsbench.runner import CellRequest
-from leaderboards.export import _kept_notes, markdown_table
-from leaderboards.table import task_leaderboard
 
 TASK = "digits"
 METHOD = "countsdiff"
@@ -210,7 +210,7 @@ def sample_panel(results: dict[str, dict], results_dir: Path, out: Path) -> Path
     """Generated samples (10 per class) of the named seed-0 cells, side by side."""
     from PIL import Image
 
-    from tasks.images.grid import save_sample_grid
+    from countsbench.tasks.images.grid import save_sample_grid
 
     truth = REGISTRY.tasks.get(TASK).factory().load().test
     tiles = []
@@ -282,7 +282,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         Progress(len(plan)),
     )
     args.out.mkdir(parents=True, exist_ok=True)
-    command = "python -m leaderboards.digits_study " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = "python -m countsbench.leaderboards.digits_study " + " ".join(argv if argv is not None else sys.argv[1:])
     print(render(stage1, main, grids, sweep, args.results_dir, args.out, command.strip(), extra))
     return 0
 
@@ -306,7 +306,7 @@ def reference_fid(results_dir: Path) -> tuple[float, int]:
 
 
 def markdown_table_text(board, metrics) -> str:
-    """One pipe table of ``metrics`` plus the leaderboard's notes (`leaderboards.export.markdown_table`)."""
+    """One pipe table of ``metrics`` plus the leaderboard's notes (`countsbench.leaderboards.export.markdown_table`)."""
     lines = markdown_table(board, metrics)
     lines += ["", *(f"- {note}" for note in board.notes())] if board.notes() else []
     return "\n".join(lines) + "\n"

@@ -22,8 +22,8 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-from leaderboards import scaling, significance
-from leaderboards.table import Leaderboard
+from countsbench.leaderboards import scaling, significance
+from countsbench.leaderboards.table import Leaderboard
 
 LEGEND = (
     "Mean ± standard error over seeds; (bs x): bootstrap standard error over test cells where the metric has one. "
@@ -173,7 +173,7 @@ def html_page(board: Leaderboard, plot_name: str | None = None, metrics: Sequenc
 def export_task(board: Leaderboard, directory: Path) -> list[Path]:
     """Write the task's Markdown (headline table, then all), CSV (every metric), HTML and PNG; returns
     the paths written."""
-    from leaderboards.plots import bar_plots
+    from countsbench.leaderboards.plots import bar_plots
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,7 @@
 Its artifacts are the leaderboard as MLflow tables (`MlflowClient.log_table`, which the UI's Artifacts
 tab shows as a table): ``leaderboard.json`` (the headline metrics) and ``leaderboard_all.json`` (every
 metric), cells as in the terminal (mean ± s.e., * best beyond noise), plus ``leaderboard.csv`` (raw
-numbers, `leaderboards.export.csv_text`) and ``leaderboard.md``. Its description (the run's
+numbers, `countsbench.leaderboards.export.csv_text`) and ``leaderboard.md``. Its description (the run's
 ``mlflow.note.content``) is the headline table in Markdown (then the legend), shown on the run's
 overview page.
 
@@ -19,9 +19,9 @@ from __future__ import annotations
 import hashlib
 import json
 
+from countsbench.leaderboards.export import LEGEND, csv_text, markdown, markdown_table
+from countsbench.leaderboards.table import Leaderboard, task_leaderboard
 from countsbench.tracking import KIND_TAG, LEADERBOARD_RUN, NOTE_TAG, TAG_PREFIX, Tracker, source_tags
-from leaderboards.export import LEGEND, csv_text, markdown, markdown_table
-from leaderboards.table import Leaderboard, task_leaderboard
 
 DIGEST_TAG = TAG_PREFIX + "leaderboard_digest"
 TABLES = {"headline": "leaderboard.json", "all": "leaderboard_all.json"}

@@ -9,8 +9,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from countsbench.leaderboards.table import Leaderboard
 from countsbench.registry import EXTERNAL_ROLE
-from leaderboards.table import Leaderboard
 
 #: Bar colours by row role (others: blue).
 ROLE_COLORS = {"control": "#999999", EXTERNAL_ROLE: "#e08a2c"}

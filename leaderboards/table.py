@@ -13,8 +13,8 @@ Uncertainty: "± s.e." is the standard error of the mean over seeds (std with dd
 ``<metric>/bootstrap_se``, as the root mean square over seeds. The per-replicate values behind it
 (the run's ``bootstrap_replicates.json`` artifact) feed the paired test of the best marks.
 Ranking, best marks and scaling all use a row's mean *badness* over its seeds (for a "target"
-metric, the mean distance to the target). Best marks: `leaderboards.significance`. Scaled score:
-`leaderboards.scaling`. `Leaderboard.notes` says where a rule could not be applied in full, and names
+metric, the mean distance to the target). Best marks: `countsbench.leaderboards.significance`. Scaled score:
+`countsbench.leaderboards.scaling`. `Leaderboard.notes` says where a rule could not be applied in full, and names
 the rows of role ``external`` (files made by other tools, `countsbench.external`): ranked and marked
 like any method, never a control of the scaled score, without costs.
 
@@ -36,10 +36,10 @@ import numpy as np
 from countsbench.config import ConfigError
 from countsbench.directions import arrow, badness
 from countsbench.evaluation import REPLICATES_ARTIFACT, BootstrapReplicates
+from countsbench.leaderboards.scaling import Signal, Summary, agree, scale, signal_of, summary
+from countsbench.leaderboards.significance import Verdict, compare
 from countsbench.registry import EXTERNAL_ROLE
 from countsbench.tracking import DIRECTION_TAG, TAG_PREFIX, Tracker
-from leaderboards.scaling import Signal, Summary, agree, scale, signal_of, summary
-from leaderboards.significance import Verdict, compare
 
 BOOTSTRAP_SUFFIX = "/bootstrap_se"
 #: Cost columns: (logged metric, column label). Train time excludes runs that reused a cached model.
@@ -112,7 +112,7 @@ class Leaderboard:
     metrics: list[str]
     directions: dict[str, str]
     rows: list[Row]
-    #: How each metric enters the scaled score (`leaderboards.scaling.signal_of`); absent = a signal.
+    #: How each metric enters the scaled score (`countsbench.leaderboards.scaling.signal_of`); absent = a signal.
     signals: dict[str, Signal] = field(default_factory=dict)
     #: The task's headline metrics (the default columns), in order.
     headline: list[str] = field(default_factory=list)
@@ -153,7 +153,7 @@ class Leaderboard:
         return [r for b, r in sorted(scored, key=lambda pair: pair[0]) if math.isfinite(b)]
 
     def verdict(self, metric: str) -> tuple[Row, Row, Verdict] | None:
-        """The leader, the runner-up and the tests between them (`leaderboards.significance`)."""
+        """The leader, the runner-up and the tests between them (`countsbench.leaderboards.significance`)."""
         ranked = self.ranked(metric)
         if len(ranked) < 2:
             return None
@@ -187,7 +187,7 @@ class Leaderboard:
         return any(math.isfinite(scale(c, controls)) for c in controls)
 
     def counted_metrics(self, row: Row) -> list[str]:
-        """The metrics that enter ``row``'s summary score, each signal once (`leaderboards.scaling`)."""
+        """The metrics that enter ``row``'s summary score, each signal once (`countsbench.leaderboards.scaling`)."""
         candidates = [m for m in self.metrics if self.signal(m).scored and self.scalable(m)]
         counted = []
         for metric in candidates:

@@ -1,15 +1,15 @@
 """The simulated-counts study (paper section 4.1): run the toy_nb grid, then render its snapshot.
 
-    python -m leaderboards.toy_nb_study                  # 5 methods and 2 controls x seeds 0 1 2, quick profile
-    python -m leaderboards.toy_nb_study --seeds 0 --methods countsdiff mdlm --set countsdiff:steps=8000
+    python -m countsbench.leaderboards.toy_nb_study    # 5 methods and 2 controls x seeds 0 1 2, quick profile
+    python -m countsbench.leaderboards.toy_nb_study --seeds 0 --methods countsdiff mdlm --set countsdiff:steps=8000
 
 Cells run one after another through `run_cell` (``--resume``: finished cells are skipped), are logged to
 MLflow under ``--results-dir``, and the snapshot is written to ``--out``: ``toy_nb.md`` (the leaderboard
-tables of `leaderboards.export.markdown`, headline metrics then all, and a per-dimension variance table
+tables of `countsbench.leaderboards.export.markdown`, headline metrics then all, and a per-dimension variance table
 against the true variances),
 ``toy_nb_variances.png`` (per-dimension variances of every method beside the truth) and
 ``toy_nb_kde.png`` (KDEs of dimensions 0 and 1 for each method's first seed against the truth). A reading
-written below `leaderboards.export.NOTES_MARKER` in ``toy_nb.md`` is kept on regeneration.
+written below `countsbench.leaderboards.export.NOTES_MARKER` in ``toy_nb.md`` is kept on regeneration.
 """
 
 from __future__ import annotations
@@ -23,11 +23,18 @@ from pathlib import Path
 import numpy as np
 
 from countsbench.config import parse_assignments
+from countsbench.leaderboards.export import _kept_notes, markdown
+from countsbench.leaderboards.table import Leaderboard, build_leaderboard
 from countsbench.registry import REGISTRY
 from countsbench.runner import CellRequest, run_cell
-from leaderboards.export import _kept_notes, markdown
-from leaderboards.table import Leaderboard, build_leaderboard
-from tasks.toy import COMPARISON_ROWS, FEATURE_NAMES, TOY_HEADLINE, TOY_METRICS, ToyNegativeBinomialTask, true_variances
+from countsbench.tasks.toy import (
+    COMPARISON_ROWS,
+    FEATURE_NAMES,
+    TOY_HEADLINE,
+    TOY_METRICS,
+    ToyNegativeBinomialTask,
+    true_variances,
+)
 
 TASK = "toy_nb"
 #: The controls (memorise, independent_nb) give the leaderboard's scaled score its 0 and 1.
@@ -114,7 +121,7 @@ def kde_grid(results: list[dict], results_dir: Path, path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from tasks.toy_plots import draw_kde
+    from countsbench.tasks.toy_plots import draw_kde
 
     truth = ToyNegativeBinomialTask().load().test.dense()[:COMPARISON_ROWS]
     firsts = {}
@@ -160,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for method in args.methods:
         REGISTRY.check_supports(method, TASK)
     results = run_grid(args.methods, args.seeds, method_overrides(args.set, args.methods), args.results_dir)
-    command = "python -m leaderboards.toy_nb_study " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = "python -m countsbench.leaderboards.toy_nb_study " + " ".join(argv if argv is not None else sys.argv[1:])
     print(render(results, args.results_dir, args.out, command.strip()))
     return 0
 

@@ -5,7 +5,7 @@ independent_nb); countsdiff: the reference (and Blackout); diffusion_baselines: 
 ReMDM; the rest: the published imputation baselines.
 """
 
-from methods import (  # noqa: F401
+from countsbench.methods import (  # noqa: F401
     countsdiff,
     diffusion_baselines,
     forest_diffusion,

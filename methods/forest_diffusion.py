@@ -26,8 +26,8 @@ from countsbench.config import AT_LEAST_ONE, POSITIVE, UNIT_INTERVAL, ConfigErro
 from countsbench.context import RunContext
 from countsbench.data import CountData
 from countsbench.method import Method
+from countsbench.methods.imputation_output import finish_imputation, observed_mask
 from countsbench.registry import register_method
-from methods.imputation_output import finish_imputation, observed_mask
 
 #: Rough single-core cost of XGBoost 'hist' training per (row x feature x tree), in seconds. Measured
 #: on this project's shared 2-core machine: one pbmc fit (2,450 rows = 490 cells x duplicate_K 5,

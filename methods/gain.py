@@ -25,9 +25,9 @@ from countsbench.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, UNIT_INTERV
 from countsbench.context import RunContext
 from countsbench.data import CountData
 from countsbench.method import Method
+from countsbench.methods.imputation_output import finish_imputation, observed_mask
+from countsbench.methods.torch_helpers import as_tensor, init_generator, seeded_init_
 from countsbench.registry import register_method
-from methods.imputation_output import finish_imputation, observed_mask
-from methods.torch_helpers import as_tensor, init_generator, seeded_init_
 
 
 def mlp(d_in: int, d: int) -> nn.Sequential:

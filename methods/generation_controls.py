@@ -1,4 +1,5 @@
-"""The generation controls: the naive samplers that scale a generation task's scores (`leaderboards.scaling`).
+"""The generation controls: the naive samplers that scale a generation task's scores
+(`countsbench.leaderboards.scaling`).
 
 - ``memorise`` returns training examples: a perfect sampler of the training split, which no model
   can beat on distances to held-out data except by chance (an upper control).

@@ -27,9 +27,9 @@ from countsbench.config import AT_LEAST_ONE, POSITIVE
 from countsbench.context import RunContext
 from countsbench.data import CountData
 from countsbench.method import Method
+from countsbench.methods.imputation_output import finish_imputation, observed_mask
+from countsbench.methods.torch_helpers import as_tensor, init_generator, minibatches, seeded_init_
 from countsbench.registry import register_method
-from methods.imputation_output import finish_imputation, observed_mask
-from methods.torch_helpers import as_tensor, init_generator, minibatches, seeded_init_
 
 PAPER = (
     "Nazabal, Olmos, Ghahramani & Valera 2020, Handling incomplete heterogeneous data using VAEs, Pattern Recognition"

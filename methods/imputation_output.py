@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from countsbench.data import CountData
-from methods.naive import fill_targets
+from countsbench.methods.naive import fill_targets
 
 
 def finish_imputation(data: CountData, target_mask: np.ndarray, estimates: np.ndarray) -> np.ndarray:

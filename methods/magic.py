@@ -29,9 +29,9 @@ from countsbench.config import AT_LEAST_ONE, POSITIVE, ConfigError, Range
 from countsbench.context import RunContext
 from countsbench.data import CountData
 from countsbench.method import Method
+from countsbench.methods.imputation_output import finish_imputation, observed_mask
 from countsbench.registry import register_method
-from methods.imputation_output import finish_imputation, observed_mask
-from tasks.masks import mcar_mask
+from countsbench.tasks.masks import mcar_mask
 
 PAPER_KNN_GRID = ",".join(str(k) for k in range(15, 58, 6))  # 15, 21, ..., 57
 

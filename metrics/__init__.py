@@ -1,6 +1,6 @@
 """Built-in metrics: importing this package registers them."""
 
-from metrics import (  # noqa: F401
+from countsbench.metrics import (  # noqa: F401
     c2st,
     count_properties,
     distributional,

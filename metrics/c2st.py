@@ -1,7 +1,7 @@
 """The classifier two-sample test (C2ST; Lopez-Paz & Oquab 2017), as CFGen and scDiffusion use it.
 
 A k-nearest-neighbour classifier (k = ``C2ST_NEIGHBOURS``) learns to tell real (held-out) cells, label
-0, from generated cells, label 1, in the training PCA space (`metrics.pca_space`). Every cell is
+0, from generated cells, label 1, in the training PCA space (`countsbench.metrics.pca_space`). Every cell is
 scored out of fold (``C2ST_FOLDS``-fold stratified cross-validation, folds shuffled with the metric
 seed) by its predicted probability of being generated, and ``c2st_auc`` is the area under the ROC
 curve of those scores: the Mann-Whitney statistic ``(R_1 - M(M+1)/2) / (N M)`` with ``R_1`` the sum
@@ -16,8 +16,8 @@ import numpy as np
 from scipy import stats
 
 from countsbench.evaluation import Evaluation
+from countsbench.metrics.pca_space import embedded_sets
 from countsbench.registry import register_metric
-from metrics.pca_space import embedded_sets
 
 C2ST_NEIGHBOURS = 5
 C2ST_FOLDS = 5

@@ -1,6 +1,6 @@
 """SimBench-style property checks of generated counts (Cao et al. 2021, "A benchmark study of
 simulation methods for single-cell RNA sequencing data", Nat. Commun.): the generated cells' summary
-statistics against the held-out cells', on the comparison rows (`metrics.generation.comparison_sets`).
+statistics against the held-out cells', on the comparison rows (`countsbench.metrics.generation.comparison_sets`).
 
 - ``ks_library_size``: the two-sample Kolmogorov-Smirnov statistic ``sup_t |F_gen(t) - F_real(t)|``
   of the per-cell total counts;
@@ -18,8 +18,8 @@ from __future__ import annotations
 import numpy as np
 
 from countsbench.evaluation import Evaluation
+from countsbench.metrics.generation import comparison_sets
 from countsbench.registry import register_metric
-from metrics.generation import comparison_sets
 
 GENERATION = ("generation",)
 

@@ -10,7 +10,7 @@
   the sorted projections (the paper's "SWD", a sliced 2-Wasserstein distance).
 
 The profile metrics answer for a bootstrap resample from its parent evaluation: all replicates
-come from one weighted pass over the kernel blocks (`metrics.kernels`).
+come from one weighted pass over the kernel blocks (`countsbench.metrics.kernels`).
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ import numpy as np
 from scipy import stats
 
 from countsbench.evaluation import Evaluation
+from countsbench.metrics.kernels import energy_distance_replicates, mmd2_replicates, mmd2_unbiased, multiplicities
 from countsbench.registry import register_metric
-from metrics.kernels import energy_distance_replicates, mmd2_replicates, mmd2_unbiased, multiplicities
 
 PROFILE_KINDS = ("imputation", "generation")
 

@@ -3,7 +3,7 @@
 
 An XGBoost classifier (100 trees, depth 6) is trained once per task on the training cells' raw
 counts (a seeded subsample of at most 50,000) to predict the cell type, and cached
-(`metrics.model_cache`). It then classifies the imputed full test profiles (observed entries plus
+(`countsbench.metrics.model_cache`). It then classifies the imputed full test profiles (observed entries plus
 imputed targets): ``xgboost_accuracy`` and ``xgboost_macro_f1`` against the true cell types. On
 pbmc68k untouched test cells score about 0.85 and zero-imputed ones about 0.6.
 
@@ -19,8 +19,8 @@ import numpy as np
 from sklearn.metrics import accuracy_score, f1_score
 
 from countsbench.evaluation import Evaluation
+from countsbench.metrics.model_cache import cached_model
 from countsbench.registry import register_metric
-from metrics.model_cache import cached_model
 
 XGBOOST_SETTINGS = {"n_estimators": 100, "max_depth": 6, "max_train_cells": 50_000, "seed": 0}
 

@@ -4,7 +4,7 @@ Distances compare a comparison set: the first ``comparison_rows`` rows of the tr
 generated samples (a task sets it through ``Evaluation.options``; the toy task uses the paper's
 4,000 test rows), or all rows when the task sets none.
 - ``joint_mmd``: RBF kernel with gamma 1, the biased V-statistic (as the paper), on whole vectors.
-- ``joint_sliced_wasserstein``: `metrics.distributional.sliced_wasserstein_distance`, 500 projections.
+- ``joint_sliced_wasserstein``: `countsbench.metrics.distributional.sliced_wasserstein_distance`, 500 projections.
 - ``marginal_mmd`` / ``marginal_wasserstein``: the same MMD, and scipy's Wasserstein-1, per
   dimension; reported per dimension and as their mean.
 - ``variance_ratio``: ``Var(all generated rows) / Var(true)`` per dimension (target 1), with the true
@@ -28,9 +28,9 @@ import torch
 from scipy import stats
 
 from countsbench.evaluation import Evaluation
+from countsbench.metrics.distributional import sliced_wasserstein_distance
+from countsbench.metrics.kernels import rbf_kernel, weighted_kernel_sum
 from countsbench.registry import register_metric
-from metrics.distributional import sliced_wasserstein_distance
-from metrics.kernels import rbf_kernel, weighted_kernel_sum
 
 GENERATION = ("generation",)
 MMD_GAMMA = 1.0

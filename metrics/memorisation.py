@@ -1,7 +1,7 @@
 """Memorisation: do generated cells sit closer to training cells than held-out cells do? (the distance
 to the closest record of synthcity and SDMetrics, calibrated on held-out cells).
 
-In the training PCA space (`metrics.pca_space`), ``d(c)`` is the distance from a cell c to its nearest
+In the training PCA space (`countsbench.metrics.pca_space`), ``d(c)`` is the distance from a cell c to its nearest
 TRAINING cell. The held-out (test) cells give the reference: ``tau`` is the ``q``-quantile
 (q = ``MEMORISATION_QUANTILE``, the inverted empirical CDF: the smallest held-out d with at least a
 share q of held-out cells at or below it). A generated cell counts as memorised when ``d < tau``, and
@@ -22,8 +22,8 @@ from __future__ import annotations
 import numpy as np
 
 from countsbench.evaluation import Evaluation
+from countsbench.metrics.pca_space import embedded_sets, embedded_train, nearest_distances
 from countsbench.registry import register_metric
-from metrics.pca_space import embedded_sets, embedded_train, nearest_distances
 
 MEMORISATION_QUANTILE = 0.05
 

@@ -11,7 +11,7 @@ third of the training cells'); returning training cells would then look unfaithf
 pbmc gets 9 components, an atlas subsample of 20,000 cells 50. The projections are cached on the evaluation: PRDC, the
 classifier two-sample test and the memorisation rate share them.
 
-The compared rows are the distance metrics' comparison sets (`metrics.generation.comparison_sets`:
+The compared rows are the distance metrics' comparison sets (`countsbench.metrics.generation.comparison_sets`:
 all rows, or the toy task's first 4,000).
 """
 
@@ -22,7 +22,7 @@ import torch
 
 from countsbench.data import CountData
 from countsbench.evaluation import Evaluation
-from metrics.generation import comparison_sets
+from countsbench.metrics.generation import comparison_sets
 
 #: Principal components kept at most, and fitting cells per component at least.
 PCA_COMPONENTS, CELLS_PER_COMPONENT = 50, 50

@@ -1,5 +1,5 @@
 """Precision, recall, density and coverage (PRDC; Naeem et al. 2020, "Reliable fidelity and diversity
-metrics for generative models", ICML, eqs. 1-4), in the training PCA space (`metrics.pca_space`).
+metrics for generative models", ICML, eqs. 1-4), in the training PCA space (`countsbench.metrics.pca_space`).
 
 With real rows ``x_1..x_N`` (the held-out cells), generated rows ``y_1..y_M``, ``B(c, r)`` the open
 ball of radius r around c, ``r_i`` the distance from ``x_i`` to its k-th nearest other real row and
@@ -22,8 +22,8 @@ import numpy as np
 import torch
 
 from countsbench.evaluation import Evaluation
+from countsbench.metrics.pca_space import BLOCK_ROWS, cdist, embedded_sets, kth_neighbour_radii
 from countsbench.registry import register_metric
-from metrics.pca_space import BLOCK_ROWS, cdist, embedded_sets, kth_neighbour_radii
 
 PRDC_K = 5
 VECTOR_GENERATION = ("generation",)

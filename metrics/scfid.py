@@ -4,7 +4,7 @@ entries plus imputed targets).
 
 Two embeddings:
 - default: an scVI model trained on the task's training split with a fixed seed, cached per task
-  (`metrics.model_cache`) so that every method and seed is scored by the same embedding;
+  (`countsbench.metrics.model_cache`) so that every method and seed is scored by the same embedding;
 - ``Evaluation.options["scvi_model"]``: a directory holding a pretrained scvi-tools SCVI model
   (the paper used the CELLxGENE census model). Genes are matched by name; the model's genes
   missing from the data are zero-filled (scvi-tools' ``prepare_query_anndata``), and too small an
@@ -25,8 +25,8 @@ from scipy import linalg
 
 from countsbench.config import ConfigError
 from countsbench.evaluation import Evaluation
+from countsbench.metrics.model_cache import cached_model
 from countsbench.registry import register_metric
-from metrics.model_cache import cached_model
 
 #: The default embedding: a small scVI trained for ``n_steps`` mini-batches (about 15 s on pbmc,
 #: one thread), however many cells the training split has.

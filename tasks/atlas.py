@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from countsbench.registry import register_task
-from tasks.processed import read_processed, require_processed
-from tasks.scrna import LabelledCounts, MaskSpec, ScrnaImputationTask
+from countsbench.tasks.processed import read_processed, require_processed
+from countsbench.tasks.scrna import LabelledCounts, MaskSpec, ScrnaImputationTask
 
 
 @dataclass(frozen=True)

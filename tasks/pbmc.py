@@ -16,7 +16,7 @@ import numpy as np
 
 from countsbench.data import CountDataError
 from countsbench.registry import register_task
-from tasks.scrna import LabelledCounts, MaskSpec, ScrnaImputationTask
+from countsbench.tasks.scrna import LabelledCounts, MaskSpec, ScrnaImputationTask
 
 PBMC_CONDITION_KEY = "bulk_labels"
 

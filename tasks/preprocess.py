@@ -14,8 +14,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from countsbench.data import CountDataError
-from tasks.scrna import SPLITS, LabelledCounts
-from tasks.splits import stratified_split
+from countsbench.tasks.scrna import SPLITS, LabelledCounts
+from countsbench.tasks.splits import stratified_split
 
 SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
 

@@ -19,7 +19,7 @@ import scipy.sparse as sp
 
 from countsbench.data import CountDataError
 from countsbench.task import TaskDataMissing
-from tasks.scrna import SPLITS, LabelledCounts
+from countsbench.tasks.scrna import SPLITS, LabelledCounts
 
 FORMAT_VERSION = 1
 SPLIT_COLUMN = "countsbench_split"

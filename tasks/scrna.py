@@ -21,8 +21,8 @@ import scipy.sparse as sp
 
 from countsbench.data import CountData, ExpressedValidity, encode_categories, expressed_table
 from countsbench.task import Task, TaskData
-from tasks.masks import mcar_mask, mnar_mask
-from tasks.splits import stratified_split
+from countsbench.tasks.masks import mcar_mask, mnar_mask
+from countsbench.tasks.splits import stratified_split
 
 #: Scored by default (a few seconds on pbmc, plus a one-off cached XGBoost fit). scFID
 #: (``scfid``, ``log_scfid``) trains a cached scVI per task (about 20 s on pbmc) and imports

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from tasks.preprocess import SPLIT_FRACTIONS
-from tasks.scrna import SPLITS, LabelledCounts
-from tasks.splits import stratified_split
+from countsbench.tasks.preprocess import SPLIT_FRACTIONS
+from countsbench.tasks.scrna import SPLITS, LabelledCounts
+from countsbench.tasks.splits import stratified_split
 
 CELL_TYPE_KEY = "cell_type"
 BATCH_KEY = "batch"

@@ -110,7 +110,7 @@ class ToyNegativeBinomialTask(Task):
 
     def write_artifacts(self, truth: CountData, prediction: np.ndarray, output_dir: Path) -> list[Path]:
         """KDE plots of dimensions 0 and 1 (marginals and joint), generated against the truth."""
-        from tasks.toy_plots import kde_plot
+        from countsbench.tasks.toy_plots import kde_plot
 
         rows = min(self.comparison_rows, truth.n_samples, len(prediction))
         return [kde_plot(truth.dense()[:rows], np.asarray(prediction)[:rows], Path(output_dir) / "kde_dims_0_1.png")]

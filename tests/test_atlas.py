@@ -11,11 +11,11 @@ from countsbench.cli import main
 from countsbench.data import CountData, CountDataError, ExpressedValidity, expressed_table
 from countsbench.registry import REGISTRY
 from countsbench.task import TaskDataMissing
-from tasks.atlas import FETAL
-from tasks.masks import dropout_valid_mask
-from tasks.preprocess import preprocess, read_research_hdf5, select_genes
-from tasks.processed import read_processed, write_processed
-from tasks.synthetic import AtlasSimulator
+from countsbench.tasks.atlas import FETAL
+from countsbench.tasks.masks import dropout_valid_mask
+from countsbench.tasks.preprocess import preprocess, read_research_hdf5, select_genes
+from countsbench.tasks.processed import read_processed, write_processed
+from countsbench.tasks.synthetic import AtlasSimulator
 
 FETAL_KEYS = {"disease": ["healthy", "trisomy"], "sex": ["F", "M"], "batch": ["b1", "b2"], "development_day": ["89"]}
 

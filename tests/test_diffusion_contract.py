@@ -1,4 +1,4 @@
-"""The contract of every registered diffusion method (the shared core in `methods.diffusion`): train a few
+"""The contract of every registered diffusion method (the shared core in `countsbench.methods.diffusion`): train a few
 steps, sample, impute (one and K draws), save/load, and resume from a checkpoint bit-identically."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import torch
 from countsbench.config import hyperparameters
 from countsbench.context import RunContext
 from countsbench.data import CountData
+from countsbench.methods.diffusion.method import DiffusionMethod
 from countsbench.registry import REGISTRY
-from methods.diffusion.method import DiffusionMethod
 
 SMALL = {
     "network": "mlp",

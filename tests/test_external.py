@@ -19,7 +19,7 @@ from countsbench.registry import REGISTRY
 from countsbench.results import ResultStore
 from countsbench.runner import CellRequest, run_cell
 from countsbench.task import TaskData
-from tasks.toy import COMPARISON_ROWS, FEATURE_NAMES, draw_toy_nb
+from countsbench.tasks.toy import COMPARISON_ROWS, FEATURE_NAMES, draw_toy_nb
 
 #: Cheap pbmc_mcar metrics (no XGBoost fit): a pointwise error, a kernel distance, the K-sample score.
 PBMC_METRICS = ["rmse", "mae", "mmd", "crps"]

@@ -1,4 +1,4 @@
-"""The generation controls (`methods.generation_controls`): memorise returns training rows of the asked
+"""The generation controls (`countsbench.methods.generation_controls`): memorise returns training rows of the asked
 condition; independent_nb reproduces the training data's per-feature means and variances per condition.
 
 Tolerances are 4 standard errors at the number of samples drawn (of a mean: sqrt(v / n); of a
@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from countsbench import CountData, RunContext
+from countsbench.methods.generation_controls import IndependentNegativeBinomial, MemorisingSampler
 from countsbench.registry import REGISTRY
-from methods.generation_controls import IndependentNegativeBinomial, MemorisingSampler
-from tasks.images.digits import DIGITS_MAX, DigitsTask
-from tasks.toy import ToyNegativeBinomialTask
+from countsbench.tasks.images.digits import DIGITS_MAX, DigitsTask
+from countsbench.tasks.toy import ToyNegativeBinomialTask
 
 VOCAB = {"type": ("a", "b", "c")}
 

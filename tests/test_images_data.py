@@ -9,11 +9,11 @@ import torch
 from PIL import Image
 from torch import nn
 
+from countsbench.metrics.images.inception import INCEPTION_ENV, inception_extractor
 from countsbench.registry import REGISTRY
 from countsbench.task import TaskDataMissing
-from metrics.images.inception import INCEPTION_ENV, inception_extractor
-from tasks.images.celeba import load_face
-from tasks.images.cifar10 import DEFAULT_CLASSES, TEST_BATCH, TRAIN_BATCHES
+from countsbench.tasks.images.celeba import load_face
+from countsbench.tasks.images.cifar10 import DEFAULT_CLASSES, TEST_BATCH, TRAIN_BATCHES
 
 
 class TupleInception(nn.Module):

@@ -9,13 +9,13 @@ from PIL import Image
 from scipy import linalg
 
 from countsbench.evaluation import Evaluation, score
+from countsbench.metrics.images.digits_classifier import ClassifierSettings, accuracy, train_classifier
+from countsbench.metrics.images.extractor import extractor_for
+from countsbench.metrics.images.features import _cache_path, generated_features
+from countsbench.metrics.images.scores import frechet_distance, inception_score
 from countsbench.registry import REGISTRY
+from countsbench.tasks.images.grid import save_sample_grid
 from countsbench.tracking import Tracker
-from metrics.images.digits_classifier import ClassifierSettings, accuracy, train_classifier
-from metrics.images.extractor import extractor_for
-from metrics.images.features import _cache_path, generated_features
-from metrics.images.scores import frechet_distance, inception_score
-from tasks.images.grid import save_sample_grid
 
 IMAGE_METRICS = ["fid", "inception_score", "class_accuracy"]
 

@@ -22,12 +22,12 @@ import pytest
 from scipy import stats
 
 from countsbench.config import ConfigError
+from countsbench.leaderboards import build_leaderboard, csv_text, export_task, html_page, markdown
+from countsbench.leaderboards.scaling import scale
+from countsbench.leaderboards.significance import compare, seed_p_values
+from countsbench.leaderboards.table import Leaderboard, Row
 from countsbench.registry import REGISTRY
 from countsbench.tracking import Tracker
-from leaderboards import build_leaderboard, csv_text, export_task, html_page, markdown
-from leaderboards.scaling import scale
-from leaderboards.significance import compare, seed_p_values
-from leaderboards.table import Leaderboard, Row
 
 # method -> (role, {metric: per-seed values}); rmse minimize, spearman maximize, bias target 0
 RUNS = {
@@ -180,7 +180,7 @@ def parse_markdown_tables(text: str) -> list[pd.DataFrame]:
 
 
 def test_every_builtin_task_declares_headline_metrics_among_its_defaults():
-    builtin = [spec for spec in REGISTRY.tasks if spec.factory.__module__.startswith("tasks.")]
+    builtin = [spec for spec in REGISTRY.tasks if spec.factory.__module__.startswith("countsbench.tasks.")]
     assert builtin
     for spec in builtin:
         task = spec.factory()
@@ -237,7 +237,7 @@ def test_exports(board, tmp_path):
 
 
 def test_reexport_keeps_notes_below_the_marker(board, tmp_path):
-    from leaderboards.export import NOTES_MARKER
+    from countsbench.leaderboards.export import NOTES_MARKER
 
     (path,) = [p for p in export_task(board, tmp_path) if p.suffix == ".md"]
     path.write_text(path.read_text().replace("| zero |", "| stale |") + f"\n{NOTES_MARKER}\n\nCountsDiff wins here.\n")

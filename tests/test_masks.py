@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from tasks.masks import default_slack, dropout_valid_mask, mcar_mask, mnar_mask
-from tasks.splits import stratified_split
+from countsbench.tasks.masks import default_slack, dropout_valid_mask, mcar_mask, mnar_mask
+from countsbench.tasks.splits import stratified_split
 
 
 def test_dropout_valid_mask_follows_scidpms_algorithm_1():

@@ -7,8 +7,8 @@ from scipy import stats
 
 from countsbench import CountData
 from countsbench.evaluation import Evaluation, score
-from metrics.distributional import random_directions, sliced_wasserstein_distance
-from metrics.kernels import BANDWIDTH_SCALES, mmd2_unbiased
+from countsbench.metrics.distributional import random_directions, sliced_wasserstein_distance
+from countsbench.metrics.kernels import BANDWIDTH_SCALES, mmd2_unbiased
 
 
 def evaluation(truth, prediction, target):

@@ -60,7 +60,7 @@ def test_mmd_bootstrap_is_read_from_one_weighted_pass_of_the_parent():
     data = CountData(counts=truth)
     ev = Evaluation("imputation", data, prediction, data, target_mask=target)
     se = bootstrap_standard_errors(ev, ["mmd"], 5)["mmd/bootstrap_se"]
-    from metrics.kernels import mmd2_replicates, multiplicities
+    from countsbench.metrics.kernels import mmd2_replicates, multiplicities
 
     replicates = mmd2_replicates(truth, prediction, multiplicities(ev.resamples, 30))
     assert se == pytest.approx(np.std(replicates, ddof=1))

@@ -7,8 +7,8 @@ import pytest
 
 from countsbench.config import ConfigError
 from countsbench.evaluation import Evaluation, score
+from countsbench.metrics import scfid
 from countsbench.registry import REGISTRY
-from metrics import scfid
 
 
 @pytest.fixture(scope="session")

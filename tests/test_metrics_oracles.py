@@ -9,9 +9,9 @@ from sklearn.metrics.pairwise import rbf_kernel as sklearn_rbf
 
 from countsbench import CountData
 from countsbench.evaluation import Evaluation, score
+from countsbench.metrics.kernels import energy_distance_replicates, mmd2_replicates, rbf_kernel
+from countsbench.metrics.multiple import crps_ensemble
 from countsbench.registry import REGISTRY
-from metrics.kernels import energy_distance_replicates, mmd2_replicates, rbf_kernel
-from metrics.multiple import crps_ensemble
 
 
 def evaluation(truth, prediction, target, samples=None):

@@ -1,7 +1,7 @@
 import numpy as np
 
 from countsbench import CountData, RunContext
-from methods.naive import ConditionalMeanImputation, MeanImputation, ZeroImputation
+from countsbench.methods.naive import ConditionalMeanImputation, MeanImputation, ZeroImputation
 
 VOCAB = {"type": ("a", "b", "c")}
 

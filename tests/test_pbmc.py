@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from countsbench.registry import REGISTRY
-from tasks.masks import mcar_mask
-from tasks.pbmc import PBMC_CONDITION_KEY, read_pbmc68k
+from countsbench.tasks.masks import mcar_mask
+from countsbench.tasks.pbmc import PBMC_CONDITION_KEY, read_pbmc68k
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,6 @@
-"""Oracles of the sample-quality metrics (`metrics.prdc`, `metrics.c2st`, `metrics.memorisation`,
-`metrics.count_properties`): identical sets, a shifted set, a memorised set, a hand-computed PRDC and
+"""Oracles of the sample-quality metrics (`countsbench.metrics.prdc`, `countsbench.metrics.c2st`,
+`countsbench.metrics.memorisation`,
+`countsbench.metrics.count_properties`): identical sets, a shifted set, a memorised set, a hand-computed PRDC and
 independent implementations (scipy's KS, sklearn's AUC).
 
 Statistical tolerances: a null AUC of n = m = 300 cells has s.e. sqrt((n + m + 1) / (12 n m)) = 0.024;
@@ -17,11 +18,11 @@ from sklearn.metrics import roc_auc_score
 
 from countsbench import CountData
 from countsbench.evaluation import Evaluation, score
+from countsbench.metrics.c2st import roc_auc
+from countsbench.metrics.count_properties import ks_statistic
+from countsbench.metrics.memorisation import MEMORISATION_QUANTILE, calibrated_rate
+from countsbench.metrics.prdc import prdc
 from countsbench.registry import REGISTRY
-from metrics.c2st import roc_auc
-from metrics.count_properties import ks_statistic
-from metrics.memorisation import MEMORISATION_QUANTILE, calibrated_rate
-from metrics.prdc import prdc
 
 SAMPLE_QUALITY = ("prdc_precision", "prdc_recall", "prdc_density", "prdc_coverage", "c2st_auc", "memorisation_rate")
 COUNT_PROPERTIES = ("ks_library_size", "ks_zeros_per_cell", "ks_zeros_per_gene", "mean_variance_error")

@@ -1,4 +1,4 @@
-"""The scaled summary score (`leaderboards.scaling`): each signal once, clipped, missing metrics flagged."""
+"""The scaled summary score (`countsbench.leaderboards.scaling`): each signal once, clipped, missing metrics flagged."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from leaderboards.scaling import CLIP, Signal, signal_of, summary
-from leaderboards.table import Leaderboard, Row
+from countsbench.leaderboards.scaling import CLIP, Signal, signal_of, summary
+from countsbench.leaderboards.table import Leaderboard, Row
 
 SEEDS = (0, 1, 2)
 

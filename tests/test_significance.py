@@ -1,4 +1,4 @@
-"""The statistics of the best-mark rule (`leaderboards.significance`), checked by simulation.
+"""The statistics of the best-mark rule (`countsbench.leaderboards.significance`), checked by simulation.
 
 Every simulation has a fixed seed; a simulated rate is compared with its bound or expected value
 within 3 binomial standard errors at the number of repetitions. On the same null data as
@@ -18,8 +18,8 @@ from scipy import stats
 
 from countsbench import CountData
 from countsbench.evaluation import Evaluation, bootstrap_replicates, bootstrap_rows
-from leaderboards.significance import ALPHA, paired_bootstrap_test, seed_test
-from leaderboards.table import Leaderboard, Row
+from countsbench.leaderboards.significance import ALPHA, paired_bootstrap_test, seed_test
+from countsbench.leaderboards.table import Leaderboard, Row
 
 REPS = 20_000
 N_SEEDS = 3

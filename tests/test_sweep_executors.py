@@ -125,7 +125,7 @@ def test_failures_are_reported_kept_on_resume_and_retried(results_dir, flaky, ca
     assert main([*args, "--retry-failed"]) == 0  # ... but by --retry-failed
     assert "2 run now, 2 already recorded" in capsys.readouterr().out
     board_rows = {}
-    from leaderboards import build_leaderboard
+    from countsbench.leaderboards import build_leaderboard
 
     for row in build_leaderboard("pbmc_mcar", results_dir).rows:
         board_rows[row.variant] = row

@@ -5,9 +5,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from countsbench.leaderboards import build_leaderboard
 from countsbench.runner import CellRequest, run_cell
 from countsbench.tracking import DIRECTION_TAG, Tracker
-from leaderboards import build_leaderboard
 
 
 def test_mlflow_round_trip_on_sqlite(results_dir):
@@ -60,7 +60,7 @@ def test_leaderboard_mean_and_standard_error_over_seeds(results_dir, test_plugin
 
 
 def test_row_mean_and_standard_error_by_hand():
-    from leaderboards.table import Row
+    from countsbench.leaderboards.table import Row
 
     row = Row("m", "m", "control", seeds_ok={0, 1, 2}, values={"rmse": {0: 1.0, 1: 2.0, 2: 4.0}})
     mean, se = row.mean_se("rmse")

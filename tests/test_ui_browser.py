@@ -50,7 +50,7 @@ def test_mlflow_ui_shows_named_runs_metrics_and_the_leaderboard_table_in_chromiu
     from countsbench.executors.grid import SweepSpec, expand
     from countsbench.executors.planning import plan_cells
     from countsbench.executors.sequential import SequentialExecutor
-    from leaderboards import task_leaderboard
+    from countsbench.leaderboards import task_leaderboard
 
     binary = chromium()
     shots = Path(os.environ.get("COUNTSBENCH_UI_SCREENSHOTS") or tmp_path)

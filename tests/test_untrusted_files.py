@@ -17,11 +17,11 @@ import torch
 from countsbench.api import FittedModel
 from countsbench.cli import main
 from countsbench.context import RunContext
+from countsbench.methods.naive import MeanImputation
 from countsbench.model_cache import MANIFEST, ModelCache
 from countsbench.registry import REGISTRY
 from countsbench.safe_io import UnsafeFileError, load_numpy_pickle, tree_checksums
 from countsbench.task import TaskDataMissing
-from methods.naive import MeanImputation
 
 
 class Payload:
@@ -139,7 +139,7 @@ def test_crafted_model_cache_is_refitted_not_loaded(tmp_path, capsys):
 
 
 def test_crafted_cifar_batch_does_not_run(tmp_path):
-    from tasks.images.cifar10 import read_batch
+    from countsbench.tasks.images.cifar10 import read_batch
 
     marker = tmp_path / "ran"
     batch = tmp_path / "data_batch_1"

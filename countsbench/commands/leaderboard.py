@@ -61,7 +61,7 @@ def column_choice(args: argparse.Namespace) -> str | list[str]:
 
 
 def main(args: argparse.Namespace) -> int:
-    from leaderboards import delimited_text, export_task, html_page, json_text, markdown, task_leaderboard
+    from countsbench.leaderboards import delimited_text, export_task, html_page, json_text, markdown, task_leaderboard
 
     for task in args.task:
         REGISTRY.tasks.get(task)  # unknown names fail with the known ones

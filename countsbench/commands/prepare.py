@@ -35,10 +35,10 @@ def _is_research_hdf5(path: Path) -> bool:
 
 
 def main(args: argparse.Namespace) -> int:
-    from tasks.atlas import ATLASES
-    from tasks.preprocess import preprocess, read_research_hdf5
-    from tasks.processed import processed_path, write_processed
-    from tasks.synthetic import AtlasSimulator
+    from countsbench.tasks.atlas import ATLASES
+    from countsbench.tasks.preprocess import preprocess, read_research_hdf5
+    from countsbench.tasks.processed import processed_path, write_processed
+    from countsbench.tasks.synthetic import AtlasSimulator
 
     atlas = ATLASES[args.atlas]
     data_dir = args.data_dir if args.data_dir is not None else default_data_dir()

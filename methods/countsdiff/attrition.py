@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from methods.diffusion.transitions import max_attrition
+from countsbench.methods.diffusion.transitions import max_attrition
 
 AttritionName = Literal["none", "max", "capped", "rescaled"]
 ATTRITIONS = ("none", "max", "capped", "rescaled")

@@ -21,8 +21,8 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from countsbench.data import CountData
-from methods.countsdiff.networks import NetworkConfig, build_backbone
-from methods.naive import valid_gene_means
+from countsbench.methods.countsdiff.networks import NetworkConfig, build_backbone
+from countsbench.methods.naive import valid_gene_means
 
 RateHead = Literal["scaled", "direct"]
 RATE_HEADS = ("scaled", "direct")

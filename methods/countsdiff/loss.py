@@ -7,8 +7,8 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from methods.countsdiff.schedules import AlphaSchedule, TrainingTimes
-from methods.diffusion.training import Randomness, TrainingBatch
+from countsbench.methods.countsdiff.schedules import AlphaSchedule, TrainingTimes
+from countsbench.methods.diffusion.training import Randomness, TrainingBatch
 
 LOG_EPS = 1e-8
 LossWeighting = Literal["paper", "elbo"]

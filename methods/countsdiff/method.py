@@ -16,18 +16,18 @@ from torch import Tensor
 
 from countsbench.context import RunContext
 from countsbench.data import CountData
+from countsbench.methods.countsdiff.attrition import Attrition
+from countsbench.methods.countsdiff.denoiser import Denoiser, RateHead, feature_scales
+from countsbench.methods.countsdiff.loss import BinomialDeathLoss, LossWeighting
+from countsbench.methods.countsdiff.networks import NetworkConfig, choose_network
+from countsbench.methods.countsdiff.rates import RateModel
+from countsbench.methods.countsdiff.sampler import n_evaluations, reverse_process
+from countsbench.methods.countsdiff.schedules import AlphaSchedule, make_schedule
+from countsbench.methods.diffusion.method import DiffusionMethod
+from countsbench.methods.diffusion.sampling import Rows
+from countsbench.methods.diffusion.training import Loss, Streams
 from countsbench.registry import register_method
 from countsbench.task import TaskInfo
-from methods.countsdiff.attrition import Attrition
-from methods.countsdiff.denoiser import Denoiser, RateHead, feature_scales
-from methods.countsdiff.loss import BinomialDeathLoss, LossWeighting
-from methods.countsdiff.networks import NetworkConfig, choose_network
-from methods.countsdiff.rates import RateModel
-from methods.countsdiff.sampler import n_evaluations, reverse_process
-from methods.countsdiff.schedules import AlphaSchedule, make_schedule
-from methods.diffusion.method import DiffusionMethod
-from methods.diffusion.sampling import Rows
-from methods.diffusion.training import Loss, Streams
 
 PAPER = "CountsDiff: A Diffusion Model on the Natural Numbers"
 

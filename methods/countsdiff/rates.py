@@ -8,8 +8,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from methods.countsdiff.denoiser import Denoiser
-from methods.diffusion.guidance import Guidance, guided_rates, tiled
+from countsbench.methods.countsdiff.denoiser import Denoiser
+from countsbench.methods.diffusion.guidance import Guidance, guided_rates, tiled
 
 
 class RateModel:

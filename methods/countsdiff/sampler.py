@@ -7,10 +7,10 @@ from collections.abc import Callable, Iterator
 import torch
 from torch import Tensor
 
-from methods.countsdiff.attrition import Attrition
-from methods.countsdiff.rounding import random_round
-from methods.countsdiff.schedules import SamplingGrid
-from methods.diffusion.transitions import birth_probability
+from countsbench.methods.countsdiff.attrition import Attrition
+from countsbench.methods.countsdiff.rounding import random_round
+from countsbench.methods.countsdiff.schedules import SamplingGrid
+from countsbench.methods.diffusion.transitions import birth_probability
 
 RateFunction = Callable[[Tensor, float, float], Tensor]
 

@@ -3,7 +3,7 @@
 A family subclass contributes only its mathematics through four hooks: `model_spec` (what rebuilds its
 network, JSON-able), `build_model`, `make_loss` (the training objective, a `Loss` callable) and
 `reverse` (its reverse process on a `Rows` chunk). Training is the ONE `Trainer`, sampling and
-imputation the ONE chunked driver of `methods.diffusion.sampling`.
+imputation the ONE chunked driver of `countsbench.methods.diffusion.sampling`.
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ from countsbench.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, UNIT_INTERV
 from countsbench.context import RunContext
 from countsbench.data import CountData
 from countsbench.method import Method
-from methods.diffusion import sampling
-from methods.diffusion.rows import TrainingRows
-from methods.diffusion.sampling import Rows
-from methods.diffusion.training import Loss, Streams, Trainer, TrainingConfig
+from countsbench.methods.diffusion import sampling
+from countsbench.methods.diffusion.rows import TrainingRows
+from countsbench.methods.diffusion.sampling import Rows
+from countsbench.methods.diffusion.training import Loss, Streams, Trainer, TrainingConfig
 
 #: Saved models: weights as a tensor-only torch file, everything else as JSON (nothing executes on load).
 WEIGHTS_FILE, MANIFEST_FILE = "weights.pt", "model.json"

@@ -20,9 +20,9 @@ import torch
 from torch import Tensor, nn
 
 from countsbench.context import RunContext
+from countsbench.methods.diffusion.ema import EMA
+from countsbench.methods.diffusion.rows import TrainingRows
 from countsbench.safe_io import write_atomic
-from methods.diffusion.ema import EMA
-from methods.diffusion.rows import TrainingRows
 
 
 @dataclass(frozen=True)

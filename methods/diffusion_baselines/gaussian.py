@@ -17,13 +17,13 @@ from torch import Tensor, nn
 
 from countsbench.context import RunContext
 from countsbench.data import CountData
+from countsbench.methods.countsdiff.networks.mlp import MLPBackbone
+from countsbench.methods.diffusion.method import DiffusionMethod
+from countsbench.methods.diffusion.sampling import Rows
+from countsbench.methods.diffusion.training import Loss, Randomness, Streams, TrainingBatch
+from countsbench.methods.diffusion_baselines.ddpm_schedule import CosineDDPMSchedule, posterior
 from countsbench.registry import register_method
 from countsbench.task import TaskInfo
-from methods.countsdiff.networks.mlp import MLPBackbone
-from methods.diffusion.method import DiffusionMethod
-from methods.diffusion.sampling import Rows
-from methods.diffusion.training import Loss, Randomness, Streams, TrainingBatch
-from methods.diffusion_baselines.ddpm_schedule import CosineDDPMSchedule, posterior
 
 #: Defaults per (task kind, profile): the toy MLPs of the paper (quick budgets as CountsDiff's on CPU).
 TRAINING_PRESETS: dict[tuple[str, str], dict[str, Any]] = {

@@ -26,16 +26,16 @@ from torch.nn import functional as F
 
 from countsbench.context import RunContext
 from countsbench.data import CountData
+from countsbench.methods.diffusion.guidance import Guidance, tiled
+from countsbench.methods.diffusion.method import DiffusionMethod
+from countsbench.methods.diffusion.sampling import Rows
+from countsbench.methods.diffusion.training import Loss, Randomness, TrainingBatch
+from countsbench.methods.diffusion.transitions import birth_probability, max_attrition
+from countsbench.methods.diffusion_baselines.gaussian import BASELINE_STREAMS, TRAINING_PRESETS
+from countsbench.methods.diffusion_baselines.masking_schedules import keep_probability, loss_weight
+from countsbench.methods.diffusion_baselines.token_network import TokenMLP
 from countsbench.registry import register_method
 from countsbench.task import TaskInfo
-from methods.diffusion.guidance import Guidance, tiled
-from methods.diffusion.method import DiffusionMethod
-from methods.diffusion.sampling import Rows
-from methods.diffusion.training import Loss, Randomness, TrainingBatch
-from methods.diffusion.transitions import birth_probability, max_attrition
-from methods.diffusion_baselines.gaussian import BASELINE_STREAMS, TRAINING_PRESETS
-from methods.diffusion_baselines.masking_schedules import keep_probability, loss_weight
-from methods.diffusion_baselines.token_network import TokenMLP
 
 #: ReMDM-rescale strength: the rescaled-attrition eta CountsDiff uses on scRNA (SPEC section 5).
 REMDM_ETA = 0.02

@@ -1,5 +1,5 @@
 """Keep probabilities ``alpha(t)`` of masked diffusion and the MDLM loss weight (SPEC section 7). The
-per-step unmask and re-mask probabilities are the shared `methods.diffusion.transitions`.
+per-step unmask and re-mask probabilities are the shared `countsbench.methods.diffusion.transitions`.
 
 ``linear``: ``alpha = 1 - t`` (the toy task's "linear mutual-information" schedule, Austin et al. 2021).
 ``cosine``: ``alpha = cos(pi t / 2)`` (MDLM's cosine noise, used on scRNA).

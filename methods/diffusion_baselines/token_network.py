@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from methods.countsdiff.embeddings import ConditionEmbedding, TimeEmbedding
+from countsbench.methods.countsdiff.embeddings import ConditionEmbedding, TimeEmbedding
 
 
 class TokenMLP(nn.Module):

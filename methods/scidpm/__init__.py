@@ -1,5 +1,5 @@
 """scIDPMs: a CSDI-style conditional DDPM over genes (SPEC section 7); importing registers it."""
 
-from methods.scidpm.method import ScidpmImputation
+from countsbench.methods.scidpm.method import ScidpmImputation
 
 __all__ = ["ScidpmImputation"]

@@ -19,11 +19,11 @@ from countsbench.config import AT_LEAST_ONE, POSITIVE, UNIT_INTERVAL, Range
 from countsbench.context import RunContext
 from countsbench.data import CountData
 from countsbench.method import Method
+from countsbench.methods.imputation_output import finish_imputation, observed_mask
+from countsbench.methods.scidpm.network import GeneDenoiser
+from countsbench.methods.scidpm.schedule import QuadraticSchedule, strided_step_coefficients
+from countsbench.methods.torch_helpers import as_tensor, init_generator, minibatches, seeded_init_
 from countsbench.registry import register_method
-from methods.imputation_output import finish_imputation, observed_mask
-from methods.scidpm.network import GeneDenoiser
-from methods.scidpm.schedule import QuadraticSchedule, strided_step_coefficients
-from methods.torch_helpers import as_tensor, init_generator, minibatches, seeded_init_
 
 
 class LogStandardiser:

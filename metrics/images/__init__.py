@@ -1,3 +1,3 @@
 """Image metrics (FID, IS, class accuracy) with a pluggable feature extractor."""
 
-from metrics.images import scores  # noqa: F401
+from countsbench.metrics.images import scores  # noqa: F401

@@ -4,7 +4,7 @@ Inception cannot be downloaded here and would see 8x8 digits as noise, so the di
 classifier trained on its own TRAINING split (SPEC section 8, images): three 3x3 convolutions, a
 64-unit penultimate layer (FID features) and 10 logits (IS and class accuracy). Training is seeded and
 single-threaded (bit-for-bit reproducible), takes seconds, and the model is cached once per task under
-``<results>/cache/digits_classifier/`` through `metrics.model_cache`.
+``<results>/cache/digits_classifier/`` through `countsbench.metrics.model_cache`.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from torch import Tensor, nn
 
 from countsbench.data import CountData
 from countsbench.evaluation import Evaluation
-from metrics.images.extractor import FeatureExtractor
-from metrics.model_cache import cached_model, model_key
+from countsbench.metrics.images.extractor import FeatureExtractor
+from countsbench.metrics.model_cache import cached_model, model_key
 
 MODEL_FILE = "digits_classifier.pt"
 

@@ -4,9 +4,9 @@ An extractor maps integer images in the data's range to (features, logits): penu
 FID, class logits for IS and, when its classes are the task's labels, class accuracy. Which one a task
 uses is named by its ``metric_options["image_features"]``:
 - ``digits_classifier``: a small CNN trained once on the task's training split
-  (`metrics.images.digits_classifier`);
+  (`countsbench.metrics.images.digits_classifier`);
 - ``inception``: an Inception network from a user-supplied TorchScript file
-  (`metrics.images.inception`).
+  (`countsbench.metrics.images.inception`).
 """
 
 from __future__ import annotations
@@ -59,11 +59,11 @@ def extractor_for(ev: Evaluation) -> FeatureExtractor:
     name = ev.options.get("image_features")
     root = ev.root()
     if name == "digits_classifier":
-        from metrics.images.digits_classifier import digits_extractor
+        from countsbench.metrics.images.digits_classifier import digits_extractor
 
         return root.cached("image_extractor", lambda: digits_extractor(ev))
     if name == "inception":
-        from metrics.images.inception import inception_extractor
+        from countsbench.metrics.images.inception import inception_extractor
 
         return root.cached("image_extractor", lambda: inception_extractor(ev.options))
     raise ConfigError(

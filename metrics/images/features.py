@@ -14,8 +14,8 @@ import numpy as np
 
 from countsbench.data import CountData
 from countsbench.evaluation import Evaluation
+from countsbench.metrics.images.extractor import FeatureExtractor, extractor_for
 from countsbench.runner import data_fingerprint, digest
-from metrics.images.extractor import FeatureExtractor, extractor_for
 
 
 def as_images(rows: np.ndarray, data: CountData) -> np.ndarray:

@@ -22,8 +22,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from countsbench.metrics.images.extractor import FeatureExtractor
 from countsbench.task import TaskDataMissing
-from metrics.images.extractor import FeatureExtractor
 
 INCEPTION_ENV = "COUNTSBENCH_INCEPTION"
 HOW_TO_OBTAIN = (

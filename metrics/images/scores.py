@@ -1,8 +1,8 @@
 """FID, Inception Score and class accuracy of generated images (SPEC section 8; paper section 4.2).
 
 torchmetrics computes FID and IS from the features of the task's extractor
-(`metrics.images.extractor`), handed over through a pass-through module so that each image set goes
-through the extractor once and real-image features are cached (`metrics.images.features`).
+(`countsbench.metrics.images.extractor`), handed over through a pass-through module so that each image set goes
+through the extractor once and real-image features are cached (`countsbench.metrics.images.features`).
 - ``fid``: Frechet distance between Gaussians fitted to the real (scored split) and generated features.
 - ``inception_score``: ``exp(E_x KL(p(y|x) || p(y)))`` over all generated samples in one split
   (deterministic; 1 <= IS <= number of classes).
@@ -17,9 +17,9 @@ import torch
 from torch import Tensor, nn
 
 from countsbench.evaluation import Evaluation
+from countsbench.metrics.images.extractor import extractor_for
+from countsbench.metrics.images.features import generated_features, real_features
 from countsbench.registry import RegistryError, register_metric
-from metrics.images.extractor import extractor_for
-from metrics.images.features import generated_features, real_features
 
 GENERATION = ("generation",)
 

@@ -1,3 +1,3 @@
 """Image generation tasks: `digits` (embedded), `cifar10` and `celeba` (user-supplied data)."""
 
-from tasks.images import celeba, cifar10, digits  # noqa: F401
+from countsbench.tasks.images import celeba, cifar10, digits  # noqa: F401

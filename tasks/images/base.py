@@ -48,7 +48,7 @@ class ImageGenerationTask(Task):
 
     def write_artifacts(self, truth: CountData, prediction: np.ndarray, output_dir: Path) -> list[Path]:
         """``samples_by_class.png``: generated samples, one row per class, beside real test images."""
-        from tasks.images.grid import save_sample_grid
+        from countsbench.tasks.images.grid import save_sample_grid
 
         path = Path(output_dir) / "samples_by_class.png"
         return [save_sample_grid(truth, np.asarray(prediction), path, self.grid_key)]

@@ -18,7 +18,7 @@ import numpy as np
 
 from countsbench.registry import register_task
 from countsbench.task import TaskData, TaskDataMissing
-from tasks.images.base import ImageGenerationTask, labelled_images
+from countsbench.tasks.images.base import ImageGenerationTask, labelled_images
 
 CROP = 178
 SIZE = 64
@@ -90,7 +90,7 @@ class CelebATask(ImageGenerationTask):
         return "celeba"
 
     def load(self, data_dir: Path) -> TaskData:
-        from metrics.images.inception import inception_path
+        from countsbench.metrics.images.inception import inception_path
 
         image_dir, attribute_file, partition_file = require_files(data_dir)
         options = {"image_features": "inception", "default_inception_path": str(Path(data_dir) / "inception.pt")}

@@ -6,7 +6,7 @@ and ``test_batch`` (10,000), each a pickle with ``data`` (n x 3072 uint8, channe
 ``labels``; ``batches.meta`` (optional) names the classes. A seeded stratified 1,000 of the training
 images form the validation split; the test split (10,000) is generated and scored (FID-10k against the
 test images; the paper's 50k-sample FID used the training set). FID and IS use a user-supplied
-Inception TorchScript (`metrics.images.inception`).
+Inception TorchScript (`countsbench.metrics.images.inception`).
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from countsbench.data import encode_categories
 from countsbench.registry import register_task
 from countsbench.safe_io import UnsafeFileError, load_numpy_pickle
 from countsbench.task import TaskData, TaskDataMissing
-from tasks.images.base import LABEL_KEY, ImageGenerationTask, labelled_images
-from tasks.splits import stratified_split
+from countsbench.tasks.images.base import LABEL_KEY, ImageGenerationTask, labelled_images
+from countsbench.tasks.splits import stratified_split
 
 CIFAR_SHAPE = (3, 32, 32)
 CIFAR_MAX = 255
@@ -84,7 +84,7 @@ class Cifar10Task(ImageGenerationTask):
         return "cifar10"
 
     def load(self, data_dir: Path) -> TaskData:
-        from metrics.images.inception import inception_path
+        from countsbench.metrics.images.inception import inception_path
 
         files = require_files(data_dir)
         options = {"image_features": "inception", "default_inception_path": str(Path(data_dir) / "inception.pt")}

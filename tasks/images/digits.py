@@ -2,7 +2,7 @@
 
 1,797 images, pixel values 0..16 (counts), 10 classes. Split 70/10/20 stratified by class with a fixed
 seed (1,257 / 180 / 360 images); generation is conditioned on the class (condition key ``label``). The
-metrics use a small CNN classifier trained once on the training split (`metrics.images.digits_classifier`)
+metrics use a small CNN classifier trained once on the training split (`countsbench.metrics.images.digits_classifier`)
 in place of Inception.
 """
 
@@ -16,8 +16,8 @@ import numpy as np
 from countsbench.data import encode_categories
 from countsbench.registry import register_task
 from countsbench.task import TaskData
-from tasks.images.base import IMAGE_METRICS, LABEL_KEY, ImageGenerationTask, labelled_images
-from tasks.splits import stratified_split
+from countsbench.tasks.images.base import IMAGE_METRICS, LABEL_KEY, ImageGenerationTask, labelled_images
+from countsbench.tasks.splits import stratified_split
 
 DIGITS_SHAPE = (1, 8, 8)
 DIGITS_MAX = 16

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from countsbench import CountData
-from tasks.masks import mcar_mask
+from countsbench.tasks.masks import mcar_mask
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,7 @@ from baseline_settings import BASELINES, TINY_CONFIGS, build
 
 from countsbench import RunContext
 from countsbench.method_state import ModelStateError
-from tasks.pbmc import pbmc_mcar
+from countsbench.tasks.pbmc import pbmc_mcar
 
 
 @pytest.fixture(scope="module")

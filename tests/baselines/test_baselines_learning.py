@@ -19,7 +19,7 @@ import pytest
 from baseline_settings import BASELINES, LEARNING_CONFIGS, MEAN_OF_K, build
 
 from countsbench import RunContext
-from methods.naive import MeanImputation
+from countsbench.methods.naive import MeanImputation
 
 
 def rmse(out: np.ndarray, truth: np.ndarray, target: np.ndarray) -> float:

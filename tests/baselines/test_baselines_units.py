@@ -9,12 +9,12 @@ from scipy import stats
 
 from countsbench import CountData, RunContext
 from countsbench.config import ConfigError
-from methods.forest_diffusion import ForestDiffusionMethod
-from methods.gain import GainImputation
-from methods.hivae import PoissonLikelihood
-from methods.imputation_output import finish_imputation
-from methods.magic import MagicImputation, parse_grid
-from methods.scidpm.schedule import QuadraticSchedule, strided_step_coefficients
+from countsbench.methods.forest_diffusion import ForestDiffusionMethod
+from countsbench.methods.gain import GainImputation
+from countsbench.methods.hivae import PoissonLikelihood
+from countsbench.methods.imputation_output import finish_imputation
+from countsbench.methods.magic import MagicImputation, parse_grid
+from countsbench.methods.scidpm.schedule import QuadraticSchedule, strided_step_coefficients
 
 VOCAB = {"type": ("a", "b")}
 

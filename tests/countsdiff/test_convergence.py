@@ -13,7 +13,7 @@ import torch
 
 from countsbench.context import RunContext
 from countsbench.data import CountData
-from methods.countsdiff import Blackout, CountsDiff
+from countsbench.methods.countsdiff import Blackout, CountsDiff
 
 #: x0 ~ Poisson(Lambda), Lambda ~ Gamma(shape theta, rate theta / mu), independent dimensions.
 MU = np.array([0.5, 2.0, 6.0])

@@ -8,9 +8,9 @@ import pytest
 from countsbench.config import ConfigError, resolve_config
 from countsbench.context import RunContext
 from countsbench.data import CountData
+from countsbench.methods.countsdiff import Blackout, CountsDiff
 from countsbench.registry import REGISTRY
 from countsbench.task import TaskInfo
-from methods.countsdiff import Blackout, CountsDiff
 
 TINY = {
     "dim": 16,

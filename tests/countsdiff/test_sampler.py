@@ -7,13 +7,13 @@ import pytest
 import torch
 from scipy import stats
 
-from methods.countsdiff.attrition import Attrition
-from methods.countsdiff.rates import RateModel
-from methods.countsdiff.rounding import random_round
-from methods.countsdiff.sampler import repaint_windows, reverse_step
-from methods.countsdiff.schedules import CosineSchedule
-from methods.diffusion.guidance import guided_rates
-from methods.diffusion.transitions import max_attrition
+from countsbench.methods.countsdiff.attrition import Attrition
+from countsbench.methods.countsdiff.rates import RateModel
+from countsbench.methods.countsdiff.rounding import random_round
+from countsbench.methods.countsdiff.sampler import repaint_windows, reverse_step
+from countsbench.methods.countsdiff.schedules import CosineSchedule
+from countsbench.methods.diffusion.guidance import guided_rates
+from countsbench.methods.diffusion.transitions import max_attrition
 
 X0, N_DRAWS = 15, 30_000
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 from scipy import stats
 
-from methods.countsdiff.schedules import (
+from countsbench.methods.countsdiff.schedules import (
     CosineSchedule,
     DiscreteFisherInformationSchedule,
     FisherInformationSchedule,

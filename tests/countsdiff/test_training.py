@@ -9,14 +9,14 @@ from scipy import stats
 
 from countsbench.context import RunContext
 from countsbench.data import CountData
-from methods.countsdiff import CountsDiff
-from methods.countsdiff.denoiser import Denoiser
-from methods.countsdiff.loss import BinomialDeathLoss, poisson_rate_loss
-from methods.countsdiff.networks import NetworkConfig
-from methods.countsdiff.schedules import CosineSchedule
-from methods.diffusion.ema import EMA
-from methods.diffusion.rows import TrainingRows
-from methods.diffusion.training import Trainer, TrainingConfig
+from countsbench.methods.countsdiff import CountsDiff
+from countsbench.methods.countsdiff.denoiser import Denoiser
+from countsbench.methods.countsdiff.loss import BinomialDeathLoss, poisson_rate_loss
+from countsbench.methods.countsdiff.networks import NetworkConfig
+from countsbench.methods.countsdiff.schedules import CosineSchedule
+from countsbench.methods.diffusion.ema import EMA
+from countsbench.methods.diffusion.rows import TrainingRows
+from countsbench.methods.diffusion.training import Trainer, TrainingConfig
 
 
 def test_loss_is_minimised_by_the_conditional_mean():

@@ -8,10 +8,10 @@ import torch
 
 from countsbench.context import RunContext
 from countsbench.data import CountData
-from methods.diffusion.training import Randomness, TrainingBatch
-from methods.diffusion_baselines import MDLM, GaussianDDPM, ReMDM
-from methods.diffusion_baselines.ddpm_schedule import CosineDDPMSchedule, posterior
-from tasks.toy import ToyNegativeBinomialTask
+from countsbench.methods.diffusion.training import Randomness, TrainingBatch
+from countsbench.methods.diffusion_baselines import MDLM, GaussianDDPM, ReMDM
+from countsbench.methods.diffusion_baselines.ddpm_schedule import CosineDDPMSchedule, posterior
+from countsbench.tasks.toy import ToyNegativeBinomialTask
 
 TINY = {"steps": 30, "batch_size": 32, "n_steps": 8, "hidden": 8, "warmup_steps": 5, "lr": 1e-3}
 

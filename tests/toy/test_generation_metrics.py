@@ -9,7 +9,7 @@ from scipy import stats
 
 from countsbench.data import CountData
 from countsbench.evaluation import Evaluation, score
-from metrics.generation import mmd_v_statistic
+from countsbench.metrics.generation import mmd_v_statistic
 
 
 def brute_force_mmd(x: np.ndarray, y: np.ndarray, gamma: float = 1.0) -> float:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from methods.diffusion.transitions import birth_probability, max_attrition
-from methods.diffusion_baselines.masking_schedules import keep_probability, loss_weight
+from countsbench.methods.diffusion.transitions import birth_probability, max_attrition
+from countsbench.methods.diffusion_baselines.masking_schedules import keep_probability, loss_weight
 
 
 @pytest.mark.parametrize("schedule", ["linear", "cosine"])

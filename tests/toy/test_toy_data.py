@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tasks.toy import SPLIT_ROWS, ToyNegativeBinomialTask, draw_toy_nb, true_variances
+from countsbench.tasks.toy import SPLIT_ROWS, ToyNegativeBinomialTask, draw_toy_nb, true_variances
 
 SPEC_TRUE_VARIANCES = np.array([0.78, 4.72, 0.10, 0.12, 0.28, 1.96, 0.84, 15.99, 0.62, 1.77])
 SPEC_ZERO_SHARE = 0.57

@@ -57,13 +57,13 @@ class NetworkConfig:
 
 def build_backbone(config: NetworkConfig) -> nn.Module:
     if config.kind == "mlp":
-        from methods.countsdiff.networks.mlp import MLPBackbone
+        from countsbench.methods.countsdiff.networks.mlp import MLPBackbone
 
         return MLPBackbone(
             config.n_features, config.vocabulary_sizes, config.mlp_hidden, config.mlp_layers, config.time_dim
         )
     if config.kind == "transformer":
-        from methods.countsdiff.networks.transformer import GeneTransformer
+        from countsbench.methods.countsdiff.networks.transformer import GeneTransformer
 
         return GeneTransformer(
             config.n_features,
@@ -79,7 +79,7 @@ def build_backbone(config: NetworkConfig) -> nn.Module:
     if config.kind == "unet":
         if len(config.sample_shape) != 3:
             raise ValueError(f"the U-Net needs (C, H, W) samples, got shape {config.sample_shape}")
-        from methods.countsdiff.networks.unet import UNetBackbone
+        from countsbench.methods.countsdiff.networks.unet import UNetBackbone
 
         return UNetBackbone(
             config.sample_shape,

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from methods.countsdiff.embeddings import ConditionEmbedding, TimeEmbedding
+from countsbench.methods.countsdiff.embeddings import ConditionEmbedding, TimeEmbedding
 
 
 class MLPBackbone(nn.Module):

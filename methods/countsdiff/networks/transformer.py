@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from methods.countsdiff.embeddings import ConditionEmbedding, TimeEmbedding
+from countsbench.methods.countsdiff.embeddings import ConditionEmbedding, TimeEmbedding
 
 
 class EncoderLayer(nn.Module):

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
-from methods.countsdiff.embeddings import ConditionEmbedding
+from countsbench.methods.countsdiff.embeddings import ConditionEmbedding
 
 
 class UNetBackbone(nn.Module):
