@@ -326,7 +326,9 @@ def run_case(case: Case, network: Network, splits, ctx: RunContext, repeats: int
             record = records[name]
             record.setdefault("step_s", []).append(seconds)
             record.setdefault("wall_s", []).append(wall)
-            record.setdefault("useful_flops", []).append(step_flops(useful, network.dim, network.n_layers, runner.training))
+            record.setdefault("useful_flops", []).append(
+                step_flops(useful, network.dim, network.n_layers, runner.training)
+            )
             record.setdefault("executed_flops", []).append(
                 step_flops(executed, network.dim, network.n_layers, runner.training)
             )
@@ -553,7 +555,11 @@ def main(argv: list[str] | None = None) -> None:
             "split": "train",
             "cells": int(train.n_samples),
             "genes": int(train.n_features),
-            "valid_genes_per_cell": {"min": int(counts.min()), "median": float(np.median(counts)), "max": int(counts.max())},
+            "valid_genes_per_cell": {
+                "min": int(counts.min()),
+                "median": float(np.median(counts)),
+                "max": int(counts.max()),
+            },
         },
         "matmul": throughput,
         "flop_counter_check": flop_counter_check(network, splits, ctx),

@@ -53,7 +53,7 @@ class RateModel:
         repeats = self.guidance.passes
         codes = self.codes if self.codes is not None else torch.zeros(batch, 0, dtype=torch.long, device=device)
         groups = [None] if self.buckets == 1 else length_buckets(self.valid, batch, self.buckets, device)
-        layout = getattr(self.denoiser.backbone, "layout", None)
+        layout = getattr(getattr(self.denoiser, "backbone", None), "layout", None)
         parts = []
         for rows in groups:
             part_codes = codes if rows is None else codes[rows]

@@ -21,8 +21,5 @@ def length_buckets(valid: Tensor | None, batch: int, n_buckets: int, device: tor
     """
     if n_buckets < 1:
         raise ValueError(f"the number of length buckets must be >= 1, got {n_buckets}")
-    if valid is None:
-        order = torch.arange(batch, device=device)
-    else:
-        order = torch.argsort(valid.sum(dim=1), stable=True)
+    order = torch.arange(batch, device=device) if valid is None else torch.argsort(valid.sum(dim=1), stable=True)
     return [group for group in order.tensor_split(min(n_buckets, max(batch, 1))) if group.numel()]

@@ -34,12 +34,15 @@ def compile_mode(device: str | torch.device, training: bool) -> str:
     return "reduce-overhead" if torch.device(device).type == "cuda" and not training else "default"
 
 
-def compile_backbone(model: nn.Module, device: str | torch.device, training: bool) -> nn.Module:
+def compile_backbone(
+    model: nn.Module, device: str | torch.device, training: bool, backend: str = "inductor"
+) -> nn.Module:
     """Compile ``model``'s backbone in place (once) and return the module that was compiled."""
     reason = compile_unavailable_reason(device)
     if reason is not None:
         raise CompileUnavailable(f"compile_model=True: {reason}")
     target = getattr(model, "backbone", model)
     if getattr(target, "_compiled_call_impl", None) is None:
-        target.compile(mode=compile_mode(device, training), dynamic=True)
+        mode = compile_mode(device, training) if backend == "inductor" else None
+        target.compile(backend=backend, mode=mode, dynamic=True)
     return target
