@@ -1,181 +1,574 @@
-"""CountsDiff speed: training steps/s, imputation (or generation) cells/s, and where sampler time goes.
+"""CountsDiff speed on the paper's fetal network against a research-style reference, at equal settings.
 
-For each configuration (network x profile) it times training steps, then one sampling pass, with the
-network's forward calls timed separately: ``share_outside_forward`` is the fraction of sampler time
-spent outside the network (rounding, binomial draws, RePaint bookkeeping). Target: under 10% for the
-scRNA transformer and the image U-Net; the toy MLP is too small for the share to mean anything.
+Both sides run the paper network (E = 64, 4 heads, 3 layers; SPEC section 6) on the REAL pbmc68k
+training split (765 genes, its validity mask, one 10-class condition) inside the same training loop,
+loss, optimiser, EMA and sampler; they differ only in the backbone: countsbench's packed pre-norm
+`GeneTransformer` against `ResearchTransformer` (full G + 2 tokens with a padding mask, post-norm, the
+research code's dropout placement). Per case (same batch, dropout, genes and threads) every variant's
+step is timed interleaved with the others in one process, medians of ``--repeats``, in process CPU time
+(robust on a loaded machine; wall time on CUDA) and reported as
 
-    python benchmarks/countsdiff_speed.py --out benchmarks/results/countsdiff_speed.json
-    python benchmarks/countsdiff_speed.py --only transformer-quick --seconds 20
+- ``speedup_vs_research``: the reference's median step time over the variant's;
+- ``flop_bound_multiple``: step time over (useful FLOPs by formula / this CPU's measured matmul
+  throughput, measured in the same run; `speed_flops`), and ``executed_flop_multiple`` over the FLOPs of
+  the padded shapes the variant actually runs; the formula is cross-checked with
+  ``torch.utils.flop_counter.FlopCounterMode`` (math attention, where every product is visible to it);
+- peak memory: ``ru_maxrss`` of a fresh subprocess per variant (torch allocations are invisible to
+  tracemalloc), before and after one step (``torch.cuda.max_memory_allocated`` on CUDA).
 
-Data: the pbmc68k_reduced shape for scRNA (765 genes, 38% valid, one condition key with 10 labels),
-digits (1 x 8 x 8, max 16) for the quick U-Net and CIFAR-10's shape (3 x 32 x 32, max 255) for the paper
-U-Net, random counts of the right shape (speed does not depend on the values). Each measurement runs for
-about ``--seconds`` (at least one timed step after one warm-up step); sampling times at most
-``--max-sampling-steps`` reverse steps and scales cells/s to the configuration's step count.
+Variants: ``research``, ``countsbench`` (defaults: the committed leaderboards' numerics), and the
+options, off by default: ``+buckets`` (``micro_batches`` length buckets with gradient accumulation in
+training, ``sample_buckets`` in imputation) and ``+compile`` (``compile_model``). Imputation is one
+RePaint reverse step of a 512-row chunk under guidance 0.5 (both halves in one 1,024-row forward), per
+cell; ``reverse_over_forward`` is the step's time over its network forward's.
+
+    OMP_NUM_THREADS=1 python benchmarks/countsdiff_speed.py --out benchmarks/results/countsdiff_speed.json
+    python benchmarks/countsdiff_speed.py --smoke --out /tmp/speed.json   # seconds; what CI runs
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
+import os
 import platform
+import resource
+import statistics
+import subprocess
+import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-import numpy as np
-import torch
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from countsbench.context import RunContext, cpu_threads, resolve_device
-from countsbench.data import CountData
-from countsbench.methods.countsdiff import CountsDiff
-from countsbench.methods.diffusion.rows import TrainingRows
-from countsbench.methods.diffusion.training import Trainer
-from countsbench.task import TaskInfo
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from benchmarks.research_transformer import ResearchTransformer  # noqa: E402
+from benchmarks.speed_flops import bucket_lengths, matmul_throughput, step_flops  # noqa: E402
+from countsbench.context import RunContext, resolve_device  # noqa: E402
+from countsbench.data import CountData  # noqa: E402
+from methods.countsdiff import CountsDiff  # noqa: E402
+from methods.countsdiff.attrition import Attrition  # noqa: E402
+from methods.countsdiff.rates import RateModel  # noqa: E402
+from methods.countsdiff.sampler import reverse_step  # noqa: E402
+from methods.diffusion.buckets import length_buckets  # noqa: E402
+from methods.diffusion.rows import TrainingRows  # noqa: E402
+from methods.diffusion.training import Trainer  # noqa: E402
+
+GUIDANCE = 0.5
+
+
+@dataclass(frozen=True)
+class Network:
+    dim: int = 64
+    n_heads: int = 4
+    n_layers: int = 3
+    n_genes: int | None = None  # None: all 765
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    research: bool = False
+    buckets: int = 1
+    compile: bool = False
 
 
 @dataclass(frozen=True)
 class Case:
     name: str
-    profile: str
-    info: TaskInfo
-    n_rows: int
+    kind: str  # "train" or "impute"
+    batch: int
+    dropout: float
+    attention_dropout: float
+    variants: tuple[Variant, ...]
+    skipped: tuple[str, ...] = ()
 
 
-CASES = [
-    Case("transformer-quick", "quick", TaskInfo("pbmc_mcar", "imputation", 765, (765,), ("bulk_labels",), None), 140),
-    Case("transformer-paper", "paper", TaskInfo("pbmc_mcar", "imputation", 765, (765,), ("bulk_labels",), None), 140),
-    Case("unet-quick", "quick", TaskInfo("digits", "generation", 64, (1, 8, 8), ("label",), 16), 256),
-    Case("unet-paper", "paper", TaskInfo("cifar10", "generation", 3072, (3, 32, 32), ("label",), 255), 16),
-    Case("mlp-quick", "quick", TaskInfo("toy", "generation", 10, (10,), (), None), 4000),
-]
+RESEARCH, DEFAULT = Variant("research", research=True), Variant("countsbench")
 
 
-def synthetic_data(case: Case, n: int, seed: int = 0) -> tuple[CountData, np.ndarray | None]:
-    rng = np.random.default_rng(seed)
-    info = case.info
-    d = info.n_features
-    conditions = {key: rng.integers(0, 10, n) for key in info.condition_keys}
-    vocabularies = {key: tuple(str(i) for i in range(10)) for key in info.condition_keys}
-    if info.max_value is not None:
-        counts = rng.integers(0, info.max_value + 1, size=(n, d))
-        return CountData(counts, None, conditions, vocabularies, (), info.sample_shape, info.max_value), None
-    counts = rng.poisson(2.0, size=(n, d))
-    valid = None
-    if info.kind == "imputation":
-        valid = rng.random((n, d)) < 0.38
-        counts = np.where(valid, counts, 0)
-    data = CountData(counts, valid, conditions, vocabularies, (), info.sample_shape)
-    target = None if valid is None else valid & (rng.random((n, d)) < 0.5)
-    return data, target
+def cases(smoke: bool) -> list[Case]:
+    """The benchmark's cases; the smoke run leaves out the compiled variants (compiling takes minutes)."""
+    small, large = (8, 16) if smoke else (64, 512)
+    b64, b512 = (2, 4) if smoke else (4, 8)
+    compiled = () if smoke else (Variant("countsbench+compile", compile=True),)
+    over = "needs about 27 GB with attention dropout's materialised L x L weights (issue 17), over this machine's 24"
+    return [
+        Case(
+            "train_b64_shipped",
+            "train",
+            small,
+            0.1,
+            0.1,
+            (RESEARCH, DEFAULT, Variant("countsbench+buckets", buckets=b64)),
+        ),
+        Case(
+            "train_b64_attention_dropout0",
+            "train",
+            small,
+            0.1,
+            0.0,
+            (RESEARCH, DEFAULT, Variant("countsbench+buckets", buckets=b64), *compiled),
+        ),
+        Case(
+            "train_b512_attention_dropout0",
+            "train",
+            large,
+            0.1,
+            0.0,
+            (RESEARCH, DEFAULT, Variant("countsbench+buckets", buckets=b512)),
+        ),
+        Case(
+            "train_b512_shipped",
+            "train",
+            large,
+            0.1,
+            0.1,
+            (Variant("countsbench+buckets", buckets=b512),),
+            skipped=(f"research: {over}", f"countsbench: {over}"),
+        ),
+        Case(
+            "impute_b512",
+            "impute",
+            large,
+            0.1,
+            0.1,
+            (RESEARCH, DEFAULT, Variant("countsbench+buckets", buckets=b64), *compiled),
+        ),
+    ]
 
 
-class TimedForward(torch.nn.Module):
-    """Wraps a denoiser and accumulates the wall time of its network calls (synchronising on CUDA)."""
+# --- data and models ----------------------------------------------------------------------------
+def pbmc_splits(network: Network) -> tuple[CountData, CountData, np.ndarray]:
+    """The pbmc_mcar task's training split, test split and test target (the first ``n_genes`` genes)."""
+    from tasks.pbmc import pbmc_mcar
 
-    def __init__(self, inner: torch.nn.Module) -> None:
-        super().__init__()
-        self.inner, self.seconds, self.calls = inner, 0.0, 0
-        self.config = inner.config
-        self.rate_scale = inner.rate_scale
+    data = pbmc_mcar().load(Path("."))
+    train, test, target = data.train, data.test, data.test_target
+    if network.n_genes is not None:
+        g = network.n_genes
 
-    def unit_rates(self, *args, **kwargs):
-        _sync()
-        start = time.perf_counter()
-        out = self.inner.unit_rates(*args, **kwargs)
-        _sync()
-        self.seconds += time.perf_counter() - start
-        self.calls += 1
-        return out
+        def cut(split: CountData) -> CountData:
+            return CountData(split.dense()[:, :g], split.valid_mask()[:, :g], split.conditions, split.vocabularies)
+
+        train, test, target = cut(train), cut(test), target[:, :g]
+    return train, test, target
 
 
-def _sync() -> None:
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
+def make_method(case: Case, variant: Variant, network: Network) -> CountsDiff:
+    return CountsDiff(
+        network="transformer",
+        dim=network.dim,
+        n_heads=network.n_heads,
+        n_layers=network.n_layers,
+        dropout=case.dropout,
+        attention_dropout=case.attention_dropout,
+        batch_size=case.batch,
+        micro_batches=variant.buckets if case.kind == "train" else 1,
+        sample_buckets=variant.buckets if case.kind == "impute" else 1,
+        compile_model=variant.compile,
+        guidance=GUIDANCE,
+        n_steps=20,
+    )
 
 
-def bench(case: Case, device: str, seconds: float, max_sampling_steps: int) -> dict:
-    method = CountsDiff(**CountsDiff.defaults(case.profile, case.info))
-    configured_steps = method.n_steps
-    method.n_steps = min(configured_steps, max_sampling_steps)  # timed steps; cells/s is scaled back
-    ctx = RunContext(seed=0, device=device, profile=case.profile, show_progress=False)
-    train, _ = synthetic_data(case, max(method.batch_size, 64))
+def make_denoiser(method: CountsDiff, variant: Variant, train: CountData, network: Network):
     torch.manual_seed(0)
     method.spec = method.model_spec(train)
     denoiser = method.build_model(method.spec)
+    if variant.research:
+        denoiser.backbone = ResearchTransformer(
+            train.n_features,
+            method.vocabulary_sizes(train),
+            network.dim,
+            network.n_heads,
+            network.n_layers,
+            method.dropout,
+            method.attention_dropout,
+        )
+    return denoiser
+
+
+@dataclass
+class Runner:
+    """One variant's step, and the (useful, executed) sequence lengths of the rows of its next step."""
+
+    step: Callable[[], object]
+    lengths: Callable[[], tuple[list[int], list[int]]]
+    rows: int  # cells per step
+    training: bool
+    forward_seconds: Callable[[], float] | None = None
+
+
+def _executed(counts: list[int], n_extra: int, variant: Variant, groups: list[list[int]], n_genes: int) -> list[int]:
+    if variant.research:
+        return [n_extra + n_genes] * len(counts)
+    return bucket_lengths(counts, n_extra, groups)
+
+
+def train_runner(case: Case, variant: Variant, network: Network, train: CountData, ctx: RunContext) -> Runner:
+    method = make_method(case, variant, network)
+    denoiser = make_denoiser(method, variant, train, network)
     trainer = Trainer(denoiser, method.make_loss(), method.training_config(), ctx, method.streams)
-    rows = TrainingRows(train, device)
-    trainer.train_step(rows)  # warm-up
-    _sync()
-    start, steps = time.perf_counter(), 0
-    while steps < 1 or time.perf_counter() - start < seconds:
-        trainer.train_step(rows)
-        steps += 1
-    _sync()
-    train_s = time.perf_counter() - start
-    model = TimedForward(trainer.ema.model.eval())
+    rows = TrainingRows(train, ctx.device)
+    valid = train.valid_mask()
+    n_extra = 1 + len(train.condition_keys)
+
+    def lengths() -> tuple[list[int], list[int]]:
+        index = copy.deepcopy(trainer.batches).integers(0, len(rows), case.batch)  # the next step's rows
+        counts = valid[index].sum(axis=1).tolist()
+        groups = [g.tolist() for g in length_buckets(torch.as_tensor(valid[index]), case.batch, variant.buckets, "cpu")]
+        return [n_extra + c for c in counts], _executed(counts, n_extra, variant, groups, train.n_features)
+
+    return Runner(lambda: trainer.train_step(rows), lengths, case.batch, True)
+
+
+def impute_runner(
+    case: Case, variant: Variant, network: Network, train: CountData, test: CountData, target: np.ndarray, ctx
+) -> Runner:
+    """One RePaint reverse step (SPEC section 5) of a ``case.batch``-row chunk of test cells, mid-grid."""
+    method = make_method(case, variant, network)
+    model = make_denoiser(method, variant, train, network).to(ctx.device).eval()
     method.model, method.condition_keys = model, train.condition_keys
-    data, target = synthetic_data(case, case.n_rows, seed=1)
-    _sync()
-    start = time.perf_counter()
-    if target is not None:
-        method.impute(data.with_hidden(target), target, ctx, 1)
-    else:
-        method.sample(case.n_rows, dict(data.conditions) or None, ctx)
-    _sync()
-    sample_s = time.perf_counter() - start
+    model = method._ready(ctx)  # what impute() runs (compiles the backbone under compile_model)
+    cells = np.resize(np.arange(test.n_samples), case.batch)
+    device = ctx.device
+    observed = torch.as_tensor(test.dense(cells), dtype=torch.float32, device=device)
+    chunk_target = torch.as_tensor(target[cells], device=device)
+    keep = torch.as_tensor(test.valid_mask(cells), device=device) | chunk_target
+    codes = torch.as_tensor(test.condition_matrix()[cells], device=device)
+    rates = RateModel(model, codes, keep, GUIDANCE, ctx.autocast, method.sample_buckets)
+    grid, attrition = method.sampler_grid(), Attrition(method.attrition, method.eta)
+    i = grid.n_steps // 2
+    alpha_t, alpha_s, t = float(grid.alpha[i]), float(grid.alpha[i + 1]), float(grid.t[i])
+    generator = ctx.torch_generator(4)
+    x = torch.binomial(observed, torch.full_like(observed, alpha_t), generator=generator) * keep
+    timer = {"s": 0.0}
+    unit_rates = model.unit_rates
+
+    def timed_unit_rates(*args, **kwargs):
+        _sync(device)
+        start = _clock(device)
+        out = unit_rates(*args, **kwargs)
+        _sync(device)
+        timer["s"] += _clock(device) - start
+        return out
+
+    model.unit_rates = timed_unit_rates
+
+    @torch.inference_mode()
+    def step() -> torch.Tensor:
+        r = rates(x, t, alpha_t)
+        sigma = attrition(alpha_t, alpha_s)
+        nxt = reverse_step(x, r, alpha_t, alpha_s, sigma, generator) * keep
+        known = torch.binomial(observed, torch.full_like(observed, alpha_s), generator=generator)
+        return torch.where(chunk_target, nxt, known)
+
+    counts = keep.sum(dim=1).tolist()
+    n_extra = 1 + len(train.condition_keys)
+    groups = [g.tolist() for g in length_buckets(keep.cpu(), case.batch, variant.buckets, "cpu")]
+    executed = _executed(counts, n_extra, variant, groups, train.n_features)
+    useful = [n_extra + c for c in counts]
+
+    def lengths() -> tuple[list[int], list[int]]:
+        return useful * 2, executed * 2  # both guidance halves
+
+    def forward_seconds() -> float:
+        seconds, timer["s"] = timer["s"], 0.0
+        return seconds
+
+    return Runner(step, lengths, case.batch, False, forward_seconds)
+
+
+def make_runner(case: Case, variant: Variant, network: Network, splits, ctx: RunContext) -> Runner:
+    train, test, target = splits
+    if case.kind == "train":
+        return train_runner(case, variant, network, train, ctx)
+    return impute_runner(case, variant, network, train, test, target, ctx)
+
+
+# --- timing -------------------------------------------------------------------------------------
+def _sync(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def _clock(device: str) -> float:
+    """Process CPU time on the CPU (robust under load), wall time on CUDA (the CPU mostly waits)."""
+    return time.perf_counter() if device == "cuda" else time.process_time()
+
+
+def timed(fn: Callable[[], object], device: str) -> tuple[float, float]:
+    _sync(device)
+    cpu, wall = _clock(device), time.perf_counter()
+    fn()
+    _sync(device)
+    return _clock(device) - cpu, time.perf_counter() - wall
+
+
+def run_case(case: Case, network: Network, splits, ctx: RunContext, repeats: int, throughput: float) -> dict:
+    """Every variant's step, interleaved, ``repeats`` times after one warm-up each."""
+    runners = {v.name: make_runner(case, v, network, splits, ctx) for v in case.variants}
+    records: dict[str, dict[str, list[float]]] = {name: {} for name in runners}
+    for name, runner in runners.items():
+        records[name]["warmup_s"] = [timed(runner.step, ctx.device)[0]]
+        if runner.forward_seconds is not None:
+            runner.forward_seconds()
+    for _ in range(repeats):
+        for name, runner in runners.items():
+            useful, executed = runner.lengths()
+            seconds, wall = timed(runner.step, ctx.device)
+            record = records[name]
+            record.setdefault("step_s", []).append(seconds)
+            record.setdefault("wall_s", []).append(wall)
+            record.setdefault("useful_flops", []).append(
+                step_flops(useful, network.dim, network.n_layers, runner.training)
+            )
+            record.setdefault("executed_flops", []).append(
+                step_flops(executed, network.dim, network.n_layers, runner.training)
+            )
+            if runner.forward_seconds is not None:
+                record.setdefault("forward_s", []).append(runner.forward_seconds())
+    research = statistics.median(records["research"]["step_s"]) if "research" in records else None
+    variants = []
+    for variant in case.variants:
+        record, runner = records[variant.name], runners[variant.name]
+        step = statistics.median(record["step_s"])
+        bound = [s * throughput / f for s, f in zip(record["step_s"], record["useful_flops"], strict=True)]
+        executed = [s * throughput / f for s, f in zip(record["step_s"], record["executed_flops"], strict=True)]
+        row = {
+            "variant": variant.name,
+            "options": asdict(variant),
+            "step_s": step,
+            "step_s_all": record["step_s"],
+            "wall_s": statistics.median(record["wall_s"]),
+            "warmup_s": record["warmup_s"][0],
+            "cells_per_s": runner.rows / step,
+            "per_cell_ms": 1e3 * step / runner.rows,
+            "useful_gflops": statistics.median(record["useful_flops"]) / 1e9,
+            "executed_gflops": statistics.median(record["executed_flops"]) / 1e9,
+            "speedup_vs_research": None if research is None else research / step,
+            "flop_bound_multiple": statistics.median(bound),
+            "executed_flop_multiple": statistics.median(executed),
+        }
+        if "forward_s" in record:
+            forward = statistics.median(record["forward_s"])
+            row.update(forward_s=forward, reverse_over_forward=step / forward)
+        variants.append(row)
+        print(f"  {case.name:32s} {variant.name:22s} {step:8.3f} s  x{row['speedup_vs_research'] or 0:.2f}", flush=True)
     return {
         "case": case.name,
-        "profile": case.profile,
-        "network": method.network,
-        "n_parameters": sum(p.numel() for p in denoiser.parameters()),
-        "batch_size": method.batch_size,
-        "train_steps_per_s": steps / train_s,
-        "train_cells_per_s": steps * method.batch_size / train_s,
-        "sampling": "imputation" if target is not None else "generation",
-        "n_steps": configured_steps,
-        "timed_steps": method.n_steps,
-        "guidance": method.guidance,
-        "sample_rows": case.n_rows,
-        "sample_s": sample_s,
-        "cells_per_s": case.n_rows / (sample_s * configured_steps / method.n_steps),
-        "forward_calls": model.calls,
-        "forward_s": model.seconds,
-        "share_outside_forward": 1.0 - model.seconds / sample_s,
+        "kind": case.kind,
+        "batch": case.batch,
+        "dropout": case.dropout,
+        "attention_dropout": case.attention_dropout,
+        "guidance": GUIDANCE if case.kind == "impute" else None,
+        "variants": variants,
+        "skipped": list(case.skipped),
     }
 
 
-def main() -> None:
+# --- memory -------------------------------------------------------------------------------------
+def _reset_peak() -> bool:
+    """Reset this process's peak RSS (Linux >= 4.0: ``5 > /proc/self/clear_refs``); False if unsupported."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def _rss_mb(field: str) -> float:
+    """``VmHWM`` (peak) or ``VmRSS`` (current) of this process, else ``ru_maxrss``, in MB."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # kilobytes on Linux
+
+
+def memory_probe(runner: Runner, device: str) -> dict:
+    """Peak memory of one step: the process's peak RSS is reset after the setup, so the setup's own
+    peak (reading the data) does not hide the step's."""
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    reset = _reset_peak()
+    before = _rss_mb("VmRSS")
+    runner.step()
+    result = {"rss_before_step_mb": before, "peak_rss_mb": _rss_mb("VmHWM"), "peak_reset": reset}
+    result["step_rss_increase_mb"] = result["peak_rss_mb"] - before
+    if device == "cuda":
+        result["cuda_peak_allocated_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    return result
+
+
+def measure_memory(case: Case, variant: Variant, args: argparse.Namespace) -> dict:
+    """`memory_probe` of one step in a fresh subprocess (a clean allocator; compiled variants skipped:
+    compiling again costs minutes and the compiled step's memory is the eager one's up to the fusions)."""
+    if variant.compile:
+        return {"skipped": "compiled variant"}
+    command = [sys.executable, __file__, "--memory-probe", case.name, variant.name, "--device", args.device]
+    command += ["--threads", str(args.threads)] + (["--smoke"] if args.smoke else [])
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        return {"error": (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]}
+    return {"method": "subprocess", **json.loads(done.stdout.strip().splitlines()[-1])}
+
+
+# --- cross-checks and profile -------------------------------------------------------------------
+def flop_counter_check(network: Network, splits, ctx: RunContext) -> dict:
+    """FLOPs by formula against ``FlopCounterMode`` for one training forward + backward of 4 rows of
+    each backbone, under math attention (the counter does not see the CPU flash kernel)."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from torch.utils.flop_counter import FlopCounterMode
+
+    train = splits[0]
+    case = Case("check", "train", 4, 0.0, 0.0, ())
+    out = {}
+    for variant in (RESEARCH, DEFAULT):
+        method = make_method(case, variant, network)
+        model = make_denoiser(method, variant, train, network).train()
+        x0 = torch.as_tensor(train.dense(np.arange(4)), dtype=torch.float32)
+        valid = torch.as_tensor(train.valid_mask(np.arange(4)))
+        codes = torch.as_tensor(train.condition_matrix()[:4])
+        n_extra = 1 + len(train.condition_keys)
+        counts = valid.sum(dim=1).tolist()
+        lengths = [n_extra + (train.n_features if variant.research else max(counts))] * 4
+        counter = FlopCounterMode(display=False)
+        with sdpa_kernel(SDPBackend.MATH), counter:
+            alpha = torch.full((4,), 0.5, dtype=torch.float64)
+            rate = model(x0, torch.full((4,), 0.5), alpha, codes, torch.ones(4, dtype=torch.bool), valid)
+            rate.sum().backward()
+        formula = step_flops(lengths, network.dim, network.n_layers, training=True)
+        counted = counter.get_total_flops()
+        out[variant.name] = {"formula": formula, "flop_counter": counted, "counter_over_formula": counted / formula}
+    return out
+
+
+def top_ops(step: Callable[[], object], n: int = 10) -> list[dict]:
+    """The ``n`` ops with the most self CPU time in one step (torch.profiler)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        step()
+    events = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
+    total = sum(e.self_cpu_time_total for e in events) or 1.0
+    return [
+        {"op": e.key, "self_cpu_ms": e.self_cpu_time_total / 1e3, "share": e.self_cpu_time_total / total}
+        for e in events[:n]
+    ]
+
+
+def profiles(network: Network, splits, ctx: RunContext, smoke: bool) -> dict:
+    """Top ops of one batch-64 training step, as shipped and with attention dropout 0, default and
+    bucketed (after one warm-up step each)."""
+    out = {}
+    for case in cases(smoke)[:2]:
+        for variant in (DEFAULT, case.variants[2]):
+            runner = make_runner(case, variant, network, splits, ctx)
+            runner.step()
+            out[f"{case.name}/{variant.name}"] = top_ops(runner.step)
+    return out
+
+
+# --- main ---------------------------------------------------------------------------------------
+def machine_load() -> dict:
+    uptime = subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
+    return {"uptime": uptime, "loadavg": list(os.getloadavg()), "cpus": os.cpu_count()}
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/countsdiff_speed.json"))
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--seconds", type=float, default=15.0, help="time per training measurement")
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (the comparison's setting)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed steps per variant (medians)")
     parser.add_argument("--only", nargs="*", help="case names to run")
+    parser.add_argument("--smoke", action="store_true", help="a tiny network on 64 genes: runs in seconds (CI)")
     parser.add_argument(
-        "--max-sampling-steps", type=int, default=20, help="reverse steps timed (cells/s is scaled to the config's)"
+        "--memory",
+        choices=("subprocess", "in-process", "off"),
+        default=None,
+        help="peak memory per variant: a fresh subprocess each (default), in this process (the smoke default)",
     )
-    args = parser.parse_args()
-    device = resolve_device(args.device)
+    parser.add_argument("--no-profile", action="store_true", help="skip the torch.profiler top ops")
+    parser.add_argument("--memory-probe", nargs=2, metavar=("CASE", "VARIANT"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    args.device = resolve_device(args.device)
+    network = Network(dim=16, n_heads=2, n_layers=1, n_genes=64) if args.smoke else Network()
+    ctx = RunContext(seed=0, device=args.device, profile="paper", show_progress=False)
+    all_cases = {case.name: case for case in cases(args.smoke)}
+    if args.memory_probe:
+        case = all_cases[args.memory_probe[0]]
+        variant = next(v for v in case.variants if v.name == args.memory_probe[1])
+        runner = make_runner(case, variant, network, pbmc_splits(network), ctx)
+        print(json.dumps(memory_probe(runner, ctx.device)))
+        return
+    unknown = sorted(set(args.only or ()) - set(all_cases))
+    if unknown:
+        parser.error(f"unknown case(s) {', '.join(unknown)}; choose from {', '.join(all_cases)}")
+    memory = args.memory or ("in-process" if args.smoke else "subprocess")
+    load_before = machine_load()
+    splits = pbmc_splits(network)
+    throughput = matmul_throughput(
+        [(4096, 64, 256), (4096, 256, 64), (4096, 64, 192), (512, 512, 512)]
+        if args.smoke
+        else [(30_000, 64, 256), (30_000, 256, 64), (30_000, 64, 192), (1024, 1024, 1024)]
+    )
     results = []
-    for case in CASES:
+    for case in all_cases.values():
         if args.only and case.name not in args.only:
             continue
-        result = bench(case, device, args.seconds, args.max_sampling_steps)
-        print(json.dumps(result), flush=True)
+        result = run_case(case, network, splits, ctx, args.repeats, throughput["flops_per_cpu_s"])
+        for row, variant in zip(result["variants"], case.variants, strict=True):
+            if memory == "subprocess":
+                row["memory"] = measure_memory(case, variant, args)
+            elif memory == "in-process":
+                runner = make_runner(case, variant, network, splits, ctx)
+                row["memory"] = {"method": "in-process", **memory_probe(runner, ctx.device)}
         results.append(result)
+    train, _, _ = splits
+    counts = train.valid_mask().sum(axis=1)
     report = {
         "benchmark": "countsdiff_speed",
-        "device": device,
-        "gpu": torch.cuda.get_device_name() if device == "cuda" else None,
-        "bf16_autocast": device == "cuda",
-        "threads": cpu_threads(),
+        "device": args.device,
+        "gpu": torch.cuda.get_device_name() if args.device == "cuda" else None,
+        "bf16_autocast": ctx.mixed_precision,
+        "time_basis": "wall" if args.device == "cuda" else "process_cpu",
+        "threads": torch.get_num_threads(),
+        "repeats": args.repeats,
+        "smoke": args.smoke,
         "torch": torch.__version__,
         "platform": platform.platform(),
+        "machine_load": {"before": load_before, "after": machine_load()},
+        "network": asdict(replace(network, n_genes=train.n_features)),
+        "data": {
+            "task": "pbmc_mcar",
+            "split": "train",
+            "cells": int(train.n_samples),
+            "genes": int(train.n_features),
+            "valid_genes_per_cell": {
+                "min": int(counts.min()),
+                "median": float(np.median(counts)),
+                "max": int(counts.max()),
+            },
+        },
+        "matmul": throughput,
+        "flop_counter_check": flop_counter_check(network, splits, ctx),
+        "profiles": {} if args.no_profile else profiles(network, splits, ctx, args.smoke),
         "results": results,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

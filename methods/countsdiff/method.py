@@ -94,7 +94,12 @@ def _ints(text: str) -> tuple[int, ...]:
 )
 class CountsDiff(DiffusionMethod):
     """CountsDiff (paper sections 3-4): binomial death forward process, weighted Poisson loss, birth-death
-    reverse process with attrition, predictor-free guidance and RePaint imputation."""
+    reverse process with attrition, predictor-free guidance and RePaint imputation.
+
+    Speed options (issue 17; default off, they change a fixed seed's floating-point results):
+    ``micro_batches`` trains each batch as K length buckets with gradient accumulation, ``sample_buckets``
+    evaluates each sampling chunk as K length buckets, ``compile_model`` runs the backbone through
+    ``torch.compile`` (benchmarks/countsdiff_speed.py measures each)."""
 
     streams = Streams(init=0, batches=1, times=2, noise=3, sampling=4)
     #: Defaults of this family per profile, over the task-kind tables (Blackout samples on its own grid).
@@ -107,6 +112,7 @@ class CountsDiff(DiffusionMethod):
         "tau_leaping",
         "repaint_repeats",
         "repaint_jump",
+        "sample_buckets",
     }
 
     def __init__(
@@ -142,6 +148,8 @@ class CountsDiff(DiffusionMethod):
         weight_decay: float = 0.0,
         cond_drop_prob: float = 0.2,
         checkpoint_every: int = 500,
+        micro_batches: int = 1,
+        compile_model: bool = False,
         n_steps: int = 20,
         time_spacing: Literal["time", "alpha"] = "time",
         guidance: float | None = None,
@@ -152,8 +160,12 @@ class CountsDiff(DiffusionMethod):
         repaint_jump: int = 0,
         n_samples: int = 1,
         sample_batch_size: int = 256,
+        sample_buckets: int = 1,
     ) -> None:
         super().__init__()
+        for name, value in (("micro_batches", micro_batches), ("sample_buckets", sample_buckets)):
+            if value < 1:
+                raise ValueError(f"{name} must be >= 1, got {value}")
         self.sampler_grid()  # fail early on an impossible grid
         Attrition(attrition, eta)  # ... and on an invalid attrition
 
@@ -224,7 +236,7 @@ class CountsDiff(DiffusionMethod):
     def reverse(
         self, model: Denoiser, rows: Rows, generator: torch.Generator, ctx: RunContext, on_step: Callable[[], object]
     ) -> Tensor:
-        rates = RateModel(model, rows.codes, rows.keep, self.guidance, ctx.autocast)
+        rates = RateModel(model, rows.codes, rows.keep, self.guidance, ctx.autocast, self.sample_buckets)
         return reverse_process(
             rates,
             (rows.n, model.config.n_features),

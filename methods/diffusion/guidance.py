@@ -50,14 +50,26 @@ class Guidance:
         conditional = codes is not None and codes.shape[1] > 0
         self.w = w if conditional and w is not None and w not in (0, 1) else None
         self.conditional = conditional and w != 0
+        self._keep: dict[tuple[int, str], Tensor] = {}
 
     @property
     def passes(self) -> int:
         """Rows per input row in one evaluation: 1, or 2 when both halves are needed."""
         return 1 if self.w is None else 2
 
+    def keep(self, batch: int, device: torch.device | str) -> Tensor:
+        """The ``keep`` flags of one evaluation of ``batch`` rows (``passes * batch``), built once per size:
+        all ``conditional``, or the conditional half then the unconditional half."""
+        key = (batch, str(device))
+        if key not in self._keep:
+            if self.w is None:
+                self._keep[key] = torch.full((batch,), self.conditional, device=device)
+            else:
+                self._keep[key] = torch.arange(2 * batch, device=device) < batch
+        return self._keep[key]
+
     def __call__(self, forward: Forward, batch: int, combine: Combine, device: torch.device | str) -> Tensor:
+        keep = self.keep(batch, device)
         if self.w is None:
-            return forward(torch.full((batch,), self.conditional, device=device), 1)
-        keep = torch.arange(2 * batch, device=device) < batch  # the conditional half, then the unconditional
+            return forward(keep, 1)
         return combine(*forward(keep, 2).chunk(2), self.w)

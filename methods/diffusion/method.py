@@ -23,10 +23,12 @@ from countsbench.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, UNIT_INTERV
 from countsbench.context import RunContext
 from countsbench.data import CountData
 from countsbench.method import Method
-from countsbench.methods.diffusion import sampling
-from countsbench.methods.diffusion.rows import TrainingRows
-from countsbench.methods.diffusion.sampling import Rows
-from countsbench.methods.diffusion.training import Loss, Streams, Trainer, TrainingConfig
+from methods.diffusion import sampling
+from methods.diffusion.compile import compile_backbone
+from methods.diffusion.rows import TrainingRows
+from methods.diffusion.sampling import Rows
+from methods.diffusion.training import Loss, Streams, Trainer, TrainingConfig
+from methods.diffusion.transfer import sampling_chunk_rows
 
 #: Saved models: weights as a tensor-only torch file, everything else as JSON (nothing executes on load).
 WEIGHTS_FILE, MANIFEST_FILE = "weights.pt", "model.json"
@@ -129,7 +131,10 @@ class DiffusionMethod(Method):
     def _ready(self, ctx: RunContext) -> nn.Module:
         if self.model is None:
             raise RuntimeError(f"{self.name or type(self).__name__} must be fitted (or loaded) before sampling")
-        return self.model.to(ctx.device).eval()
+        model = self.model.to(ctx.device).eval()
+        if getattr(self, "compile_model", False):
+            compile_backbone(model, ctx.device, training=False)
+        return model
 
     # --- inference ----------------------------------------------------------------------------
     def _reverse_on(self, model: nn.Module, ctx: RunContext) -> sampling.Reverse:
@@ -147,7 +152,7 @@ class DiffusionMethod(Method):
             codes,
             ctx,
             generator,
-            self.sample_batch_size,
+            sampling_chunk_rows(self.sample_batch_size, ctx.device),
             self.steps_per_chunk(),
             desc=f"sample {self.name}",
         )
@@ -175,7 +180,7 @@ class DiffusionMethod(Method):
             codes,
             ctx,
             generator,
-            self.sample_batch_size,
+            sampling_chunk_rows(self.sample_batch_size, ctx.device),
             self.steps_per_chunk(),
             desc=f"impute {self.name}",
         )

@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from countsbench.data import CountData
+from methods.diffusion.transfer import to_device
 
 
 class TrainingRows:
@@ -13,6 +14,7 @@ class TrainingRows:
 
     Small dense data (and its valid mask) is moved once; CSR data is densified one batch at a time,
     its validity evaluated per batch (an atlas' `ExpressedValidity` rule is never materialised whole).
+    Per-batch copies go through pinned memory without blocking on CUDA (`to_device`).
     """
 
     def __init__(self, data: CountData, device: str) -> None:
@@ -26,9 +28,9 @@ class TrainingRows:
         return self.data.n_samples
 
     def batch(self, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
-        index = torch.as_tensor(rows, device=self.device)
+        index = to_device(rows, None, self.device)
         if self.counts is not None:
             return self.counts[index], None if self.valid is None else self.valid[index], self.codes[index]
-        x0 = torch.as_tensor(self.data.dense(rows), dtype=torch.float32, device=self.device)
-        valid = None if self.data.valid is None else torch.as_tensor(self.data.valid_mask(rows), device=self.device)
+        x0 = to_device(self.data.dense(rows), torch.float32, self.device)
+        valid = None if self.data.valid is None else to_device(self.data.valid_mask(rows), None, self.device)
         return x0, valid, self.codes[index]

@@ -16,6 +16,7 @@ from torch import Tensor
 
 from countsbench.context import RunContext
 from countsbench.data import CountData
+from methods.diffusion.transfer import to_device
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ def generate(
     row_chunks = chunks(n, batch_size)
     with ctx.progress(total=len(row_chunks) * steps_per_chunk, desc=desc) as bar:
         for rows in row_chunks:
-            chunk_codes = None if codes is None else torch.as_tensor(codes[rows], device=ctx.device)
+            chunk_codes = None if codes is None else to_device(codes[rows], None, ctx.device)
             x = reverse(Rows(len(rows), chunk_codes), generator, lambda: bar.update(1))
             out[rows] = x.round().long().cpu().numpy()
     return out
@@ -98,7 +99,7 @@ def impute(
             target = np.asarray(target_mask[rows], dtype=bool)
 
             def tiled(array: np.ndarray, dtype: torch.dtype) -> Tensor:
-                return torch.as_tensor(np.tile(array, (k, 1)), dtype=dtype, device=ctx.device)
+                return to_device(np.tile(array, (k, 1)), dtype, ctx.device)
 
             chunk = Rows(
                 k * len(rows),

@@ -6,6 +6,13 @@ loss: a callable in the EDM style that draws its own times and noise, ``loss(mod
 Reproducible from ``ctx.seed`` (batches, times, noise and dropout come from seeded streams) and resumable:
 a checkpoint holds the model, EMA, optimiser, step and every generator's state, so a resumed run continues
 exactly as an uninterrupted one.
+
+Speed (issue 17): a step does not wait for the device; losses stay on it and are read (and checked for
+finiteness) every ``log_every`` steps, at checkpoints and at the end. Options, default off because they
+change the floating-point results of a fixed seed: ``micro_batches = K`` runs each batch as K length
+buckets with gradient accumulation (`methods.diffusion.buckets`; each bucket's loss weighted by its
+share of the rows, so a loss that is a mean over rows keeps its gradient) and ``compile_model`` runs
+the network's backbone through ``torch.compile``.
 """
 
 from __future__ import annotations
@@ -23,6 +30,10 @@ from countsbench.context import RunContext
 from countsbench.methods.diffusion.ema import EMA
 from countsbench.methods.diffusion.rows import TrainingRows
 from countsbench.safe_io import write_atomic
+from methods.diffusion.buckets import length_buckets
+from methods.diffusion.compile import compile_backbone
+from methods.diffusion.ema import EMA
+from methods.diffusion.rows import TrainingRows
 
 
 @dataclass(frozen=True)
@@ -72,6 +83,8 @@ class TrainingConfig:
     cond_drop_prob: float = 0.2
     checkpoint_every: int = 500
     log_every: int = 25
+    micro_batches: int = 1
+    compile_model: bool = False
 
 
 class Trainer:
@@ -89,7 +102,11 @@ class Trainer:
     ) -> None:
         self.model, self.loss, self.config, self.ctx = model.to(ctx.device), loss, config, ctx
         self.checkpoint, self.desc = checkpoint, desc
+        if config.micro_batches < 1:
+            raise ValueError(f"micro_batches must be >= 1, got {config.micro_batches}")
         self.ema = EMA(self.model, config.ema_decay)
+        if config.compile_model:
+            compile_backbone(self.model, ctx.device, training=True)
         self.optimizer = torch.optim.Adam(
             self.model.parameters(), lr=config.lr, betas=(0.9, 0.999), weight_decay=config.weight_decay
         )
@@ -104,40 +121,74 @@ class Trainer:
         """Linear warm-up to ``lr`` over ``warmup_steps``, then constant."""
         return self.config.lr * min(1.0, (step + 1) / max(1, self.config.warmup_steps))
 
-    def train_step(self, rows: TrainingRows) -> float:
+    def train_step(self, rows: TrainingRows) -> Tensor:
+        """One optimiser step; returns the batch's loss as a 0-d tensor on the device (no host sync)."""
         config = self.config
         x0, valid, codes = rows.batch(self.batches.integers(0, len(rows), config.batch_size))
         keep = torch.rand(x0.shape[0], generator=self.randomness.noise, device=x0.device) >= config.cond_drop_prob
         for group in self.optimizer.param_groups:
             group["lr"] = self.learning_rate(self.step)
-        with self.ctx.autocast():
-            loss = self.loss(self.model, TrainingBatch(x0, valid, codes, keep), self.randomness)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        batch = TrainingBatch(x0, valid, codes, keep)
+        if config.micro_batches == 1:
+            with self.ctx.autocast():
+                loss = self.loss(self.model, batch, self.randomness)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+        else:
+            self.optimizer.zero_grad(set_to_none=True)
+            loss = self.accumulate(batch)
         nn.utils.clip_grad_norm_(self.model.parameters(), config.grad_clip)
         self.optimizer.step()
         self.ema.update(self.model)  # after the optimiser step (SPEC section 9, bug 3)
         self.step += 1
-        return loss.item()
+        return loss.detach()
+
+    def accumulate(self, batch: TrainingBatch) -> Tensor:
+        """Backward of ``batch`` as ``micro_batches`` length buckets, each loss weighted by its share of the
+        rows (the gradient of the full batch's mean loss); returns the weighted sum of the losses."""
+        n = batch.x0.shape[0]
+        total = torch.zeros((), device=batch.x0.device)
+        for rows in length_buckets(batch.valid, n, self.config.micro_batches, batch.x0.device):
+            part = TrainingBatch(
+                batch.x0[rows], None if batch.valid is None else batch.valid[rows], batch.codes[rows], batch.keep[rows]
+            )
+            with self.ctx.autocast():
+                loss = self.loss(self.model, part, self.randomness) * (rows.numel() / n)
+            loss.backward()
+            total = total + loss.detach().float()
+        return total
+
+    def _record(self, pending: list[Tensor]) -> None:
+        """Read the pending losses in one host sync, check them, and append them to ``losses``."""
+        if not pending:
+            return
+        values = torch.stack(pending).float().cpu().tolist()
+        first = self.step - len(values) + 1
+        for offset, value in enumerate(values):
+            if not math.isfinite(value):
+                raise FloatingPointError(f"{self.desc}: training loss became {value} at step {first + offset}")
+        self.losses.extend(values)
+        pending.clear()
 
     def fit(self, rows: TrainingRows) -> list[float]:
         """Train to ``config.steps``, resuming from the checkpoint when one exists; returns the losses."""
         if self.checkpoint is not None and self.checkpoint.exists():
             self.load_checkpoint(self.checkpoint)
         self.model.train()
+        pending: list[Tensor] = []
         with self.ctx.progress(total=self.config.steps, desc=self.desc) as bar:
             bar.update(self.step)
             while self.step < self.config.steps:
-                loss = self.train_step(rows)
-                if not math.isfinite(loss):
-                    raise FloatingPointError(f"{self.desc}: training loss became {loss} at step {self.step}")
-                self.losses.append(loss)
+                pending.append(self.train_step(rows))
                 bar.update(1)
+                checkpoint_now = self.checkpoint is not None and (
+                    self.step % self.config.checkpoint_every == 0 or self.step == self.config.steps
+                )
+                if self.step % self.config.log_every == 0 or checkpoint_now or self.step == self.config.steps:
+                    self._record(pending)
                 if self.step % self.config.log_every == 0:
                     bar.set_postfix(loss=f"{np.mean(self.losses[-self.config.log_every :]):.4f}")
-                if self.checkpoint is not None and (
-                    self.step % self.config.checkpoint_every == 0 or self.step == self.config.steps
-                ):
+                if checkpoint_now:
                     self.save_checkpoint(self.checkpoint)
         self.model.eval()
         return self.losses

@@ -5,11 +5,17 @@ pre-norm encoder layers on PyTorch's fused ``scaled_dot_product_attention`` (bat
 head. Invalid genes are hidden by a key-padding mask. With ``pack=True`` each batch's sequence holds only
 its valid genes (valid first, per row, padded to the batch's longest row), which cuts the attention cost
 by the share of invalid entries (SPEC section 6); outputs of unpacked positions are 0.
+
+The packing of a batch (`TokenLayout`: gene per position, padding, attention mask) is one host sync (the
+longest row sets the sequence length); a caller whose valid mask is fixed over many calls (the reverse
+process: one chunk, every step) builds it once with `GeneTransformer.layout` and passes it as ``valid``.
+A batch without padding gets no attention mask, which keeps flash attention eligible on CUDA.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
@@ -47,6 +53,17 @@ class EncoderLayer(nn.Module):
         return x + self.dropout(self.ff(self.norm2(x)))
 
 
+@dataclass(frozen=True)
+class TokenLayout:
+    """How a batch's genes sit in the sequence: ``genes`` (B, L) gene index per position, ``padding``
+    (B, L) True at padded positions and ``attend`` (B, 1, 1, n_extra + L) the attention mask (True =
+    attend), both None when no row is padded."""
+
+    genes: Tensor
+    padding: Tensor | None
+    attend: Tensor | None
+
+
 class GeneTransformer(nn.Module):
     """Backbone over gene tokens; ``forward(h, t, codes, keep, valid) -> f`` of shape (B, G)."""
 
@@ -74,30 +91,34 @@ class GeneTransformer(nn.Module):
         self.norm = nn.LayerNorm(dim)
         self.head = nn.Linear(dim, 1)
 
-    def _gene_positions(self, valid: Tensor | None, batch: int, n_genes: int, device) -> tuple[Tensor, Tensor | None]:
-        """(B, L) gene index per sequence position and the (B, L) padding mask (None: no padding)."""
+    def layout(self, valid: Tensor | None, batch: int, n_genes: int, device) -> TokenLayout:
+        """The `TokenLayout` of a batch with valid mask ``valid`` (B, G) or None (every gene valid)."""
         if valid is None:
-            return torch.arange(n_genes, device=device).expand(batch, n_genes), None
+            return TokenLayout(torch.arange(n_genes, device=device).expand(batch, n_genes), None, None)
         if not self.pack:
-            return torch.arange(n_genes, device=device).expand(batch, n_genes), ~valid
-        counts = valid.sum(dim=1)
-        length = max(int(counts.max()), 1)
-        order = torch.argsort((~valid).to(torch.uint8), dim=1, stable=True)[:, :length]
-        padding = torch.arange(length, device=device)[None, :] >= counts[:, None]
-        return order, (padding if bool(padding.any()) else None)
+            genes, padding = torch.arange(n_genes, device=device).expand(batch, n_genes), ~valid
+        else:
+            counts = valid.sum(dim=1)
+            longest, shortest = torch.stack([counts.max(), counts.min()]).tolist()  # the one host sync
+            length = max(longest, 1)
+            genes = torch.argsort((~valid).to(torch.uint8), dim=1, stable=True)[:, :length]
+            padding = torch.arange(length, device=device)[None, :] >= counts[:, None] if shortest < length else None
+        if padding is None:
+            return TokenLayout(genes, None, None)
+        keys = torch.cat([padding.new_zeros(batch, 1 + self.conditions.n_keys), padding], dim=1)
+        return TokenLayout(genes, padding, ~keys[:, None, None, :])
 
-    def forward(self, h: Tensor, t: Tensor, codes: Tensor, keep: Tensor, valid: Tensor | None = None) -> Tensor:
+    def forward(
+        self, h: Tensor, t: Tensor, codes: Tensor, keep: Tensor, valid: Tensor | TokenLayout | None = None
+    ) -> Tensor:
         batch, n_genes = h.shape
-        genes, padding = self._gene_positions(valid, batch, n_genes, h.device)
+        layout = valid if isinstance(valid, TokenLayout) else self.layout(valid, batch, n_genes, h.device)
+        genes, padding = layout.genes, layout.padding
         tokens = self.value(h.gather(1, genes)[..., None]) + self.genes(genes)
         extra = torch.cat([self.time(t)[:, None, :], self.conditions(codes, keep)], dim=1)
         x = torch.cat([extra.to(tokens.dtype), tokens], dim=1)
-        attend = None
-        if padding is not None:
-            keys = torch.cat([padding.new_zeros(batch, extra.shape[1]), padding], dim=1)
-            attend = ~keys[:, None, None, :]
         for layer in self.layers:
-            x = layer(x, attend)
+            x = layer(x, layout.attend)
         out = self.head(self.norm(x[:, extra.shape[1] :])).squeeze(-1)
         if padding is not None:
             out = out.masked_fill(padding, 0.0)
