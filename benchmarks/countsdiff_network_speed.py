@@ -33,10 +33,10 @@ import torch
 
 from countsbench.context import RunContext, cpu_threads, resolve_device
 from countsbench.data import CountData
+from countsbench.methods.countsdiff import CountsDiff
+from countsbench.methods.diffusion.rows import TrainingRows
+from countsbench.methods.diffusion.training import Trainer
 from countsbench.task import TaskInfo
-from methods.countsdiff import CountsDiff
-from methods.diffusion.rows import TrainingRows
-from methods.diffusion.training import Trainer
 
 
 @dataclass(frozen=True)

@@ -51,13 +51,13 @@ from benchmarks.research_transformer import ResearchTransformer  # noqa: E402
 from benchmarks.speed_flops import bucket_lengths, matmul_throughput, step_flops  # noqa: E402
 from countsbench.context import RunContext, resolve_device  # noqa: E402
 from countsbench.data import CountData  # noqa: E402
-from methods.countsdiff import CountsDiff  # noqa: E402
-from methods.countsdiff.attrition import Attrition  # noqa: E402
-from methods.countsdiff.rates import RateModel  # noqa: E402
-from methods.countsdiff.sampler import reverse_step  # noqa: E402
-from methods.diffusion.buckets import length_buckets  # noqa: E402
-from methods.diffusion.rows import TrainingRows  # noqa: E402
-from methods.diffusion.training import Trainer  # noqa: E402
+from countsbench.methods.countsdiff import CountsDiff  # noqa: E402
+from countsbench.methods.countsdiff.attrition import Attrition  # noqa: E402
+from countsbench.methods.countsdiff.rates import RateModel  # noqa: E402
+from countsbench.methods.countsdiff.sampler import reverse_step  # noqa: E402
+from countsbench.methods.diffusion.buckets import length_buckets  # noqa: E402
+from countsbench.methods.diffusion.rows import TrainingRows  # noqa: E402
+from countsbench.methods.diffusion.training import Trainer  # noqa: E402
 
 GUIDANCE = 0.5
 
@@ -146,7 +146,7 @@ def cases(smoke: bool) -> list[Case]:
 # --- data and models ----------------------------------------------------------------------------
 def pbmc_splits(network: Network) -> tuple[CountData, CountData, np.ndarray]:
     """The pbmc_mcar task's training split, test split and test target (the first ``n_genes`` genes)."""
-    from tasks.pbmc import pbmc_mcar
+    from countsbench.tasks.pbmc import pbmc_mcar
 
     data = pbmc_mcar().load(Path("."))
     train, test, target = data.train, data.test, data.test_target

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from methods.countsdiff.embeddings import sinusoidal_embedding
+from countsbench.methods.countsdiff.embeddings import sinusoidal_embedding
 
 
 class ResearchTransformer(nn.Module):

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from methods.countsdiff.denoiser import Denoiser
-from methods.diffusion.buckets import length_buckets
-from methods.diffusion.guidance import Guidance, guided_rates, tiled
+from countsbench.methods.countsdiff.denoiser import Denoiser
+from countsbench.methods.diffusion.buckets import length_buckets
+from countsbench.methods.diffusion.guidance import Guidance, guided_rates, tiled
 
 
 @dataclass(frozen=True)

@@ -23,12 +23,12 @@ from countsbench.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, UNIT_INTERV
 from countsbench.context import RunContext
 from countsbench.data import CountData
 from countsbench.method import Method
-from methods.diffusion import sampling
-from methods.diffusion.compile import compile_backbone
-from methods.diffusion.rows import TrainingRows
-from methods.diffusion.sampling import Rows
-from methods.diffusion.training import Loss, Streams, Trainer, TrainingConfig
-from methods.diffusion.transfer import sampling_chunk_rows
+from countsbench.methods.diffusion import sampling
+from countsbench.methods.diffusion.compile import compile_backbone
+from countsbench.methods.diffusion.rows import TrainingRows
+from countsbench.methods.diffusion.sampling import Rows
+from countsbench.methods.diffusion.training import Loss, Streams, Trainer, TrainingConfig
+from countsbench.methods.diffusion.transfer import sampling_chunk_rows
 
 #: Saved models: weights as a tensor-only torch file, everything else as JSON (nothing executes on load).
 WEIGHTS_FILE, MANIFEST_FILE = "weights.pt", "model.json"

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from countsbench.data import CountData
-from methods.diffusion.transfer import to_device
+from countsbench.methods.diffusion.transfer import to_device
 
 
 class TrainingRows:

@@ -16,7 +16,7 @@ from torch import Tensor
 
 from countsbench.context import RunContext
 from countsbench.data import CountData
-from methods.diffusion.transfer import to_device
+from countsbench.methods.diffusion.transfer import to_device
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ exactly as an uninterrupted one.
 Speed (issue 17): a step does not wait for the device; losses stay on it and are read (and checked for
 finiteness) every ``log_every`` steps, at checkpoints and at the end. Options, default off because they
 change the floating-point results of a fixed seed: ``micro_batches = K`` runs each batch as K length
-buckets with gradient accumulation (`methods.diffusion.buckets`; each bucket's loss weighted by its
+buckets with gradient accumulation (`countsbench.methods.diffusion.buckets`; each bucket's loss weighted by its
 share of the rows, so a loss that is a mean over rows keeps its gradient) and ``compile_model`` runs
 the network's backbone through ``torch.compile``.
 """
@@ -27,13 +27,11 @@ import torch
 from torch import Tensor, nn
 
 from countsbench.context import RunContext
+from countsbench.methods.diffusion.buckets import length_buckets
+from countsbench.methods.diffusion.compile import compile_backbone
 from countsbench.methods.diffusion.ema import EMA
 from countsbench.methods.diffusion.rows import TrainingRows
 from countsbench.safe_io import write_atomic
-from methods.diffusion.buckets import length_buckets
-from methods.diffusion.compile import compile_backbone
-from methods.diffusion.ema import EMA
-from methods.diffusion.rows import TrainingRows
 
 
 @dataclass(frozen=True)

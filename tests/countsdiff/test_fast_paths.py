@@ -11,19 +11,19 @@ import torch
 
 from countsbench.context import RunContext, resolve_device
 from countsbench.data import CountData
-from methods.countsdiff import CountsDiff
-from methods.countsdiff.denoiser import Denoiser
-from methods.countsdiff.loss import BinomialDeathLoss, poisson_rate_loss
-from methods.countsdiff.networks import NetworkConfig
-from methods.countsdiff.networks.transformer import GeneTransformer
-from methods.countsdiff.rates import RateModel
-from methods.countsdiff.schedules import CosineSchedule
-from methods.diffusion import transfer
-from methods.diffusion.buckets import length_buckets
-from methods.diffusion.compile import compile_backbone, compile_mode, compile_unavailable_reason
-from methods.diffusion.ema import EMA
-from methods.diffusion.rows import TrainingRows
-from methods.diffusion.training import Trainer, TrainingBatch, TrainingConfig
+from countsbench.methods.countsdiff import CountsDiff
+from countsbench.methods.countsdiff.denoiser import Denoiser
+from countsbench.methods.countsdiff.loss import BinomialDeathLoss, poisson_rate_loss
+from countsbench.methods.countsdiff.networks import NetworkConfig
+from countsbench.methods.countsdiff.networks.transformer import GeneTransformer
+from countsbench.methods.countsdiff.rates import RateModel
+from countsbench.methods.countsdiff.schedules import CosineSchedule
+from countsbench.methods.diffusion import transfer
+from countsbench.methods.diffusion.buckets import length_buckets
+from countsbench.methods.diffusion.compile import compile_backbone, compile_mode, compile_unavailable_reason
+from countsbench.methods.diffusion.ema import EMA
+from countsbench.methods.diffusion.rows import TrainingRows
+from countsbench.methods.diffusion.training import Trainer, TrainingBatch, TrainingConfig
 
 GENES = 12
 
@@ -248,8 +248,8 @@ def test_host_to_device_copies_are_pinned_and_non_blocking_on_cuda(monkeypatch):
 
 def test_sampling_on_cuda_uses_the_larger_chunks(monkeypatch):
     """`DiffusionMethod.impute` hands the sampler ``GPU_CHUNK_SCALE`` times the rows on CUDA."""
-    from methods.diffusion import method as diffusion_method
-    from tasks.pbmc import pbmc_mcar
+    from countsbench.methods.diffusion import method as diffusion_method
+    from countsbench.tasks.pbmc import pbmc_mcar
 
     seen = {}
 
@@ -268,7 +268,7 @@ def test_sampling_on_cuda_uses_the_larger_chunks(monkeypatch):
 
 
 def test_compile_model_is_refused_with_a_reason_when_unavailable(monkeypatch):
-    from methods.diffusion import compile as compile_module
+    from countsbench.methods.diffusion import compile as compile_module
 
     monkeypatch.setattr(compile_module.shutil, "which", lambda name: None)
     assert "C++ compiler" in compile_unavailable_reason("cpu")
