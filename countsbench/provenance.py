@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import json
 import platform
@@ -12,6 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from countsbench.context import cpu_threads
+from countsbench.safe_io import sha256_file
 
 SCHEMA_VERSION = 1
 TRACKED_PACKAGES = (
@@ -66,11 +66,7 @@ def file_checksum(path: Path, cache_file: Path | None = None) -> str:
             cache = {}  # a damaged cache is only a cache: recompute
     if key in cache:
         return cache[key]
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    checksum = "sha256:" + digest.hexdigest()
+    checksum = "sha256:" + sha256_file(path)
     if cache_file is not None:
         from countsbench.results import write_json_atomic
 

@@ -53,6 +53,7 @@ def write_atomic(path: Path, write: Callable[[Path], object], suffix: str = "") 
 
 
 def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):

@@ -12,7 +12,6 @@ conventions are accepted, both given uint8 images (B, 3, H, W) in [0, 255] at th
 
 from __future__ import annotations
 
-import hashlib
 import os
 import warnings
 from collections.abc import Mapping
@@ -23,6 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from countsbench.metrics.images.extractor import FeatureExtractor
+from countsbench.safe_io import sha256_file
 from countsbench.task import TaskDataMissing
 
 INCEPTION_ENV = "COUNTSBENCH_INCEPTION"
@@ -62,14 +62,6 @@ class ScriptedInception(nn.Module):
         return features, logits
 
 
-def _file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def inception_extractor(options: Mapping[str, Any]) -> FeatureExtractor:
     """The TorchScript Inception, fed uint8 RGB images (grey images repeated over 3 channels)."""
     path = inception_path(options)
@@ -85,5 +77,5 @@ def inception_extractor(options: Mapping[str, Any]) -> FeatureExtractor:
         images = torch.round(images * (255.0 / max_value)).clamp(0, 255).to(torch.uint8)
         return images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images
 
-    identity = {"kind": "inception", "sha256": _file_digest(path)}
+    identity = {"kind": "inception", "sha256": sha256_file(path)}
     return FeatureExtractor(ScriptedInception(scripted).eval(), identity, label_key=None, preprocess=to_uint8)
