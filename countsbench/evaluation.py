@@ -39,6 +39,8 @@ from countsbench.data import CountData
 from countsbench.registry import REGISTRY, RegistryError
 
 DEFAULT_BOOTSTRAP = 200
+#: Task kinds whose metrics are per evaluated cell, so resampling cells gives their standard errors.
+BOOTSTRAPPED_KINDS = ("imputation", "denoising")
 BOOTSTRAP_SUFFIX = "/bootstrap_se"
 #: The MLflow artifact holding a run's `BootstrapReplicates`.
 REPLICATES_ARTIFACT = "bootstrap_replicates.json"
@@ -208,7 +210,7 @@ def score(
 ) -> dict[str, float]:
     """Run each metric; a dict-valued metric ``m`` contributes ``m/key`` entries.
 
-    For imputation tasks each value ``v`` also gets ``v/bootstrap_se`` over ``n_bootstrap``
+    For imputation and denoising tasks each value ``v`` also gets ``v/bootstrap_se`` over ``n_bootstrap``
     resamples of the evaluated cells (0 or None: no bootstrap). A metric that raises is not caught
     here: a run whose evaluation fails is a failed run.
     """
@@ -224,7 +226,7 @@ def score_with_replicates(
     for name in names:
         values.update(_values(evaluation, name))
     replicates = None
-    if n_bootstrap and evaluation.kind == "imputation":
+    if n_bootstrap and evaluation.kind in BOOTSTRAPPED_KINDS:
         replicates = bootstrap_replicates(evaluation, names, n_bootstrap)
         values.update(replicates.standard_errors())
     return values, replicates

@@ -16,6 +16,10 @@ Contract:
   entry unchanged, or (n_samples, n, d) for multiple imputation.
 - Generation: ``sample(n, conditions, ctx)`` returns (n, d) integer counts, conditioned on
   ``conditions`` (key -> (n,) codes) when the task has them.
+- Denoising: ``denoise(data, ctx)`` receives the training counts of a molecular cross-validation
+  split (the very counts ``fit`` saw) and returns (n, d) non-negative finite expected counts on the
+  scale of its input (tasks/denoising.py). A control that must see the held-out counts (openproblems'
+  ``perfect_denoising``) sets ``reads_held_out`` and receives them through ``see_held_out`` first.
 - ``save(directory)`` / ``load(directory)`` persist a fitted method WITHOUT pickle (`countsbench.method_state`):
   the hyperparameters and the structure of ``state()`` as JSON, its arrays in an ``.npz`` read with
   ``allow_pickle=False``, so loading a received model runs no code. The default ``state()`` is every
@@ -49,6 +53,9 @@ class Method:
     #: Hyperparameters that only affect inference (imputation or sampling), not ``fit``. A fitted
     #: model is reused across runs whose configs differ only in these keys ("train once, impute many").
     inference_only: ClassVar[frozenset[str]] = frozenset()
+    #: A denoising control that is handed the held-out counts (`see_held_out`) before `denoise`; only
+    #: methods of role "control" may set it (the runner refuses any other).
+    reads_held_out: ClassVar[bool] = False
     #: Constructor defaults this class replaces (a subclass that differs only in defaults declares these).
     hyperparameter_defaults: ClassVar[Mapping[str, Any]] = {}
     #: Accepted values of hyperparameters (`config.Range`), checked with their types before any work.
@@ -87,6 +94,13 @@ class Method:
 
     def sample(self, n: int, conditions: Mapping[str, np.ndarray] | None, ctx: RunContext) -> np.ndarray:
         raise NotImplementedError(f"{type(self).__name__} does not generate")
+
+    def denoise(self, data: CountData, ctx: RunContext) -> np.ndarray:
+        raise NotImplementedError(f"{type(self).__name__} does not denoise")
+
+    def see_held_out(self, held_out: CountData) -> None:
+        """The held-out counts of a denoising task, for a control with ``reads_held_out`` only."""
+        raise NotImplementedError(f"{type(self).__name__} does not read held-out counts")
 
     def n_parameters(self) -> int | None:
         """Number of learned parameters (None when the notion does not apply)."""

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-TASK_KINDS = ("imputation", "generation")
+TASK_KINDS = ("imputation", "generation", "denoising")
 ROLES = ("control", "baseline", "reference")
 #: The role of a result scored from another tool's file (`countsbench.external`), never of a registered method.
 EXTERNAL_ROLE = "external"

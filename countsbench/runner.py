@@ -120,6 +120,8 @@ class PreparedCell:
     def fit_valid(self) -> CountData | None:
         """The validation data `fit` may see. When the validation split is scored, its targets are
         hidden (imputation), or it is withheld altogether (generation), so tuning cannot peek."""
+        if self.task.kind == "denoising":  # every cell is denoised from its own training counts: no held-out cells
+            return None
         if self.request.split != "valid":
             return self.data.valid
         if self.data.valid_target is None:
@@ -198,6 +200,10 @@ def prepare_cell(
         raise ConfigError(f"unknown split {request.split!r}; choose one of {', '.join(SPLITS)}")
     if request.split == "valid" and task.kind == "imputation" and data.valid_target is None:
         raise ConfigError(f"task {request.task!r} has no validation target mask to tune on")
+    if request.split == "valid" and task.kind == "denoising":
+        raise ConfigError(f"task {request.task!r} is a denoising task: it has no validation split to tune on")
+    if method_spec.cls.reads_held_out and method_spec.role != "control":
+        raise ConfigError(f"method {request.method!r} reads held-out counts, which only a control may do")
     info = task.info(data, request.task)
     profile_defaults = method_spec.cls.defaults(request.profile, info)
     profile_config = resolve_config(method_spec.cls, request.profile, profile_defaults, {})
@@ -228,6 +234,18 @@ def check_imputation(out: Any, hidden: CountData, target_mask: np.ndarray, n_sam
     if np.any(out[:, ~target_mask] != observed[~target_mask]):
         raise MethodOutputError("impute changed observed (non-target) entries")
     return out.astype(np.int64, copy=False)
+
+
+def check_denoised(out: Any, noisy: CountData) -> np.ndarray:
+    """Enforce the denoising contract: (n, d) finite, non-negative expected counts (floats allowed)."""
+    out = np.asarray(out)
+    if out.shape != noisy.counts.shape:
+        raise MethodOutputError(f"denoise returned shape {out.shape}, expected {noisy.counts.shape}")
+    if out.dtype.kind not in "iuf" or not np.all(np.isfinite(out)):
+        raise MethodOutputError("denoise returned non-finite or non-numeric values")
+    if out.size and out.min() < 0:
+        raise MethodOutputError("denoise returned negative values")
+    return out.astype(np.float64, copy=False)
 
 
 def check_samples(out: Any, n: int, d: int) -> np.ndarray:
@@ -279,6 +297,11 @@ def _infer(cell: PreparedCell, method: Method, ctx: RunContext) -> tuple[np.ndar
         if n_samples == 1:
             return out, out[0], "single"
         return out, out.mean(axis=0), "mean_of_K"
+    if cell.task.kind == "denoising":  # the training counts of every cell; ``test`` holds their held-out molecules
+        if method.reads_held_out:
+            method.see_held_out(test)
+        out = check_denoised(method.denoise(cell.data.train, ctx), cell.data.train)
+        return out, out, "single"
     conditions = dict(test.conditions) or None
     out = check_samples(method.sample(test.n_samples, conditions, ctx), test.n_samples, test.n_features)
     return out, out, "single"
@@ -307,7 +330,7 @@ def _work(
     costs["fit_s"] = 0.0 if reused else time.perf_counter() - t
     result["model_cache"] = {"fit_id": cell.fit_id(), "reused": reused}
     costs["n_parameters"] = method.n_parameters()
-    say("imputing" if cell.task.kind == "imputation" else "sampling")
+    say({"imputation": "imputing", "denoising": "denoising"}.get(cell.task.kind, "sampling"))
     t = time.perf_counter()
     raw, prediction, aggregate = _infer(cell, method, ctx)
     costs["infer_s"] = time.perf_counter() - t
@@ -380,7 +403,6 @@ def run_cell(
         }
         if isinstance(error, CellTimeout):
             result["error"]["reason"] = "timeout"
-    costs["duration_s"] = time.perf_counter() - t0
     costs["duration_s"] = time.perf_counter() - t0
     costs["peak_memory_mb"] = peak_memory_mb()
     result.update(

@@ -1,12 +1,14 @@
 """Built-in methods: importing this package registers them (explicit discovery, no scanning).
 
 naive: the imputation controls; generation_controls: the generation controls (memorise,
-independent_nb); countsdiff: the reference (and Blackout); diffusion_baselines: Gaussian DDPM, MDLM,
-ReMDM; the rest: the published imputation baselines.
+independent_nb); denoising_controls: the MCV denoising controls (no_denoising, perfect_denoising);
+countsdiff: the reference (and Blackout); diffusion_baselines: Gaussian DDPM, MDLM, ReMDM; the rest:
+the published imputation baselines.
 """
 
 from countsbench.methods import (  # noqa: F401
     countsdiff,
+    denoising_controls,
     diffusion_baselines,
     forest_diffusion,
     gain,

@@ -7,6 +7,7 @@ from countsbench.metrics import (  # noqa: F401
     downstream,
     generation,
     images,
+    mcv,
     memorisation,
     multiple,
     pointwise,
