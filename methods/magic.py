@@ -21,7 +21,7 @@ the mask rate.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -31,8 +31,11 @@ from countsbench.data import CountData
 from countsbench.method import Method
 from countsbench.methods.imputation_output import finish_imputation, observed_mask
 from countsbench.registry import register_method
+from countsbench.task import TaskInfo
 from countsbench.tasks.masks import mcar_mask
 
+#: openproblems task_denoising runs MAGIC with the package's default knn (and decay 1, t 3, sqrt).
+OPENPROBLEMS_DENOISING_KNN = 5
 PAPER_KNN_GRID = ",".join(str(k) for k in range(15, 58, 6))  # 15, 21, ..., 57
 
 
@@ -48,7 +51,7 @@ def parse_grid(text: str) -> list[int]:
 
 @register_method(
     "magic",
-    kinds=("imputation",),
+    kinds=("imputation", "denoising"),
     role="baseline",
     summary="MAGIC diffusion on sqrt library-normalised counts, knn tuned on validation.",
     paper="van Dijk et al. 2018, Recovering gene interactions from single-cell data using data diffusion, Cell",
@@ -91,6 +94,14 @@ class MagicImputation(Method):
         self.knn_selected: int | None = None
         self.tuning_rmse: dict[int, float] = {}
 
+    @classmethod
+    def defaults(cls, profile: str, task: TaskInfo) -> dict[str, Any]:
+        """Denoising uses openproblems' MAGIC settings: the package's knn = 5 (MCV has no validation cells)."""
+        values = super().defaults(profile, task)
+        if task.kind == "denoising":
+            values["knn"] = OPENPROBLEMS_DENOISING_KNN
+        return values
+
     def needs_validation(self) -> bool:
         return self.knn is None  # knn is tuned on the validation split
 
@@ -129,6 +140,11 @@ class MagicImputation(Method):
         out = finish_imputation(data, target_mask, estimate)
         return out if n_samples == 1 else np.repeat(out[None], n_samples, axis=0)  # deterministic
 
+    def denoise(self, data: CountData, ctx: RunContext) -> np.ndarray:
+        """openproblems' MAGIC denoiser: the cells are diffused alone (they are the training cells), every
+        entry observed, the output left real-valued on the input's scale."""
+        return self._diffuse(data, np.zeros(data.counts.shape, dtype=bool), self.knn_selected, ctx, reference=False)
+
     def query_libraries(self, counts: np.ndarray, target_mask: np.ndarray) -> np.ndarray:
         """Full library sizes estimated from observed entries only (SPEC section 9, bug 9)."""
         observed = counts.sum(axis=1)
@@ -140,21 +156,23 @@ class MagicImputation(Method):
         """sqrt(x / library * median library): MAGIC's recommended input."""
         return np.sqrt(counts / libraries[:, None] * self.rescale)
 
-    def _diffuse(self, data: CountData, target_mask: np.ndarray, knn: int, ctx: RunContext) -> np.ndarray:
-        """MAGIC estimates (real-valued counts) for every entry of ``data``'s cells."""
+    def _diffuse(
+        self, data: CountData, target_mask: np.ndarray, knn: int, ctx: RunContext, reference: bool = True
+    ) -> np.ndarray:
+        """MAGIC estimates (real-valued counts) for every entry of ``data``'s cells, diffused together with
+        the reference training cells (``reference``) or alone."""
         import magic
 
         query = data.dense().astype(np.float64)
         query_libraries = self.query_libraries(query, target_mask)
-        reference = self.reference.astype(np.float64)
-        reference_part = self.normalise(reference, np.maximum(reference.sum(axis=1), 1.0))
-        query_part = self.normalise(query, query_libraries)
-        normalised = np.vstack(
-            [
-                np.where(self.reference_observed, reference_part, self.gene_fill),
-                np.where(observed_mask(data, target_mask), query_part, self.gene_fill),
-            ]
-        )
+        query_part = np.where(observed_mask(data, target_mask), self.normalise(query, query_libraries), self.gene_fill)
+        parts = [query_part]
+        if reference:
+            cells = self.reference.astype(np.float64)
+            reference_part = self.normalise(cells, np.maximum(cells.sum(axis=1), 1.0))
+            parts.insert(0, np.where(self.reference_observed, reference_part, self.gene_fill))
+        n_reference = len(parts[0]) if reference else 0
+        normalised = np.vstack(parts)
         n, d = normalised.shape
         n_pca = self.n_pca if self.n_pca < min(n, d) else None
         knn = min(knn, n - 2)
@@ -168,5 +186,5 @@ class MagicImputation(Method):
             n_jobs=1,
             verbose=0,
         )
-        smoothed = np.asarray(operator.fit_transform(normalised, genes="all_genes"))[len(reference) :]
+        smoothed = np.asarray(operator.fit_transform(normalised, genes="all_genes"))[n_reference:]
         return np.maximum(smoothed, 0.0) ** 2 / self.rescale * query_libraries[:, None]

@@ -1,7 +1,8 @@
 """The naive controls (SPEC section 7): zero, gene mean and conditional mean imputation.
 
 Means use only the valid training entries, never held-out values (SPEC section 9, bug 9), and are
-rounded to the nearest integer so that every method returns counts.
+rounded to the nearest integer so that every method returns counts. On a denoising task the two mean
+controls denoise every cell to its (conditional) gene means, unrounded (expected counts).
 """
 
 from __future__ import annotations
@@ -48,7 +49,10 @@ class ZeroImputation(Method):
 
 
 @register_method(
-    "mean", kinds=("imputation",), role="control", summary="Impute with the gene's mean over valid training entries."
+    "mean",
+    kinds=("imputation", "denoising"),
+    role="control",
+    summary="Impute (or denoise) with the gene's mean over valid training entries.",
 )
 class MeanImputation(Method):
     def __init__(self) -> None:
@@ -60,12 +64,16 @@ class MeanImputation(Method):
     def impute(self, data: CountData, target_mask: np.ndarray, ctx: RunContext, n_samples: int = 1) -> np.ndarray:
         return fill_targets(data, target_mask, self.gene_means)
 
+    def denoise(self, data: CountData, ctx: RunContext) -> np.ndarray:
+        return np.broadcast_to(self.gene_means, data.counts.shape).copy()
+
 
 @register_method(
     "conditional_mean",
-    kinds=("imputation",),
+    kinds=("imputation", "denoising"),
     role="control",
-    summary="Impute with the gene's mean over valid training cells of the same conditions (else the gene mean).",
+    summary="Impute (or denoise) with the gene's mean over valid training cells of the same conditions "
+    "(else the gene mean).",
 )
 class ConditionalMeanImputation(Method):
     """Mean per (combination of condition codes, gene); falls back to the gene mean when the
@@ -100,8 +108,14 @@ class ConditionalMeanImputation(Method):
         fallback = np.where(n_valid > 0, means, self.gene_means)
         self.group_means = {tuple(combo): row for combo, row in zip(combos.tolist(), fallback, strict=True)}
 
-    def impute(self, data: CountData, target_mask: np.ndarray, ctx: RunContext, n_samples: int = 1) -> np.ndarray:
+    def means(self, data: CountData) -> np.ndarray:
+        """(n, d) the mean of each row's combination of conditions (the gene means without keys)."""
         if not self.keys:
-            return fill_targets(data, target_mask, self.gene_means)
-        rows = np.stack([self.group_means.get(tuple(g), self.gene_means) for g in self._group_keys(data).tolist()])
-        return fill_targets(data, target_mask, rows)
+            return np.broadcast_to(self.gene_means, data.counts.shape)
+        return np.stack([self.group_means.get(tuple(g), self.gene_means) for g in self._group_keys(data).tolist()])
+
+    def impute(self, data: CountData, target_mask: np.ndarray, ctx: RunContext, n_samples: int = 1) -> np.ndarray:
+        return fill_targets(data, target_mask, self.means(data))
+
+    def denoise(self, data: CountData, ctx: RunContext) -> np.ndarray:
+        return np.array(self.means(data), dtype=np.float64)
