@@ -11,6 +11,7 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Literal
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -20,6 +21,7 @@ from countsbench.methods.countsdiff.attrition import Attrition
 from countsbench.methods.countsdiff.denoiser import Denoiser, RateHead, feature_scales
 from countsbench.methods.countsdiff.loss import BinomialDeathLoss, LossWeighting
 from countsbench.methods.countsdiff.networks import NetworkConfig, choose_network
+from countsbench.methods.countsdiff.posterior_mean import posterior_mean_intensity
 from countsbench.methods.countsdiff.rates import RateModel
 from countsbench.methods.countsdiff.sampler import n_evaluations, reverse_process
 from countsbench.methods.countsdiff.schedules import AlphaSchedule, make_schedule
@@ -87,7 +89,7 @@ def _ints(text: str) -> tuple[int, ...]:
 
 @register_method(
     "countsdiff",
-    kinds=("imputation", "generation"),
+    kinds=("imputation", "generation", "denoising"),
     role="reference",
     summary="CountsDiff: binomial-death diffusion on counts (cosine schedule, rescaled attrition, guidance).",
     paper=PAPER,
@@ -180,7 +182,9 @@ class CountsDiff(DiffusionMethod):
     def defaults(cls, profile: str, task: TaskInfo) -> dict[str, Any]:
         """The tables, in order: sampler by task kind, backbone by network, the task's own backbone presets
         (`TaskInfo.network_presets`), then this family's (SPEC sections 4 and 6)."""
-        network = choose_network(tuple(task.sample_shape))
+        # Denoising has no valid mask to pack the gene transformer's tokens by: it would attend over every
+        # gene, ~10x its imputation cost on pbmc; the MLP is the default there (docs/denoising.md).
+        network = "mlp" if task.kind == "denoising" else choose_network(tuple(task.sample_shape))
         values: dict[str, Any] = {"network": network, **SAMPLER_DEFAULTS[(data_kind(task, network), profile)]}
         if not task.condition_keys:
             values["guidance"] = None  # nothing to guide by
@@ -189,6 +193,18 @@ class CountsDiff(DiffusionMethod):
         values.update(cls.hyperparameter_defaults)  # a family's own defaults win over the task-kind tables
         values.update(cls.family_profiles.get(profile, {}))
         return values
+
+    @torch.inference_mode()
+    def denoise(self, data: CountData, ctx: RunContext) -> np.ndarray:
+        """MCV denoising: ``E[lam | y]``, the rate head's unit rate at t = 0 (alpha = 1) with x_t = y, the
+        training counts themselves (`posterior_mean_intensity`; ``E[x0 - x_t | x_t] = (1 - alpha_t) E[lam |
+        x_t]``). On the scale of y: the expected count of an independent replicate of each training count."""
+        model = self._ready(ctx)
+        data = self.conditioned(data)
+        codes = data.condition_matrix() if self.condition_keys else None
+        return posterior_mean_intensity(
+            model, data.dense(), codes, 0.0, 1.0, ctx.device, self.sample_batch_size, ctx.autocast
+        )
 
     # --- the family's mathematics -------------------------------------------------------------
     def network_config(self, data: CountData) -> NetworkConfig:
@@ -257,7 +273,7 @@ class CountsDiff(DiffusionMethod):
 
 @register_method(
     "blackout",
-    kinds=("imputation", "generation"),
+    kinds=("imputation", "generation", "denoising"),
     role="baseline",
     summary="Blackout diffusion (Santos et al. 2023): CountsDiff with fi_discrete, no guidance, no attrition.",
     paper="Blackout Diffusion: Generative Diffusion Models in Discrete-State Spaces (ICML 2023)",

@@ -114,3 +114,16 @@ def test_quality_does_not_degrade_as_sampling_steps_grow(fitted_models, name, sp
     for steps in (200, 1000):
         allowed = distances[20] + 3 * np.hypot(errors[20], errors[steps])
         assert distances[steps] <= allowed, (name, spacing, distances, errors)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("name", "tolerance"), [("countsdiff", 0.4), ("countsdiff_elbo", 0.1)])
+def test_denoiser_returns_the_posterior_mean_intensity(fitted_models, name, tolerance):
+    """MCV denoising (`CountsDiff.denoise`) reads the unit rate at t = 0 with x_t = x0: the exact answer is
+    E[Lambda | x0] = (theta + x0) / (theta / mu + 1). Same tolerances as the rate near t = 0 above (the
+    paper's weighting barely trains that end)."""
+    x0 = gamma_poisson(2000, seed=3)
+    denoised = fitted_models[name].denoise(CountData(counts=x0), RunContext(seed=0))
+    truth = (THETA + x0) / (THETA / MU + 1.0)
+    relative = np.abs(denoised.mean(axis=0) / truth.mean(axis=0) - 1.0)
+    assert np.all(relative < tolerance), relative
