@@ -136,6 +136,11 @@ class Registry:
                 f"(it supports: {', '.join(method_spec.kinds)})"
             )
 
+    def controls_for(self, task: str) -> list[str]:
+        """The control methods (role ``control``) that can run the task's kind, by name."""
+        kind = self.tasks.get(task).kind
+        return [spec.name for spec in self.methods if spec.role == "control" and kind in spec.kinds]
+
     def load_builtins(self) -> None:
         if not self._builtins_loaded:
             for package in BUILTIN_PACKAGES:

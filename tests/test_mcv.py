@@ -151,8 +151,13 @@ def test_denoised_output_contract():
 
 
 def test_denoising_task_end_to_end_through_the_cli(results_dir, capsys):
-    for method in ("no_denoising", "perfect_denoising", "conditional_mean"):
-        assert main(["run", "--method", method, "--task", "synthetic_denoise", "--results-dir", str(results_dir)]) == 0
+    """One `run --with-controls` gives a leaderboard with the task's controls; a second skips them."""
+    run = ["run", "--method", "conditional_mean", "--task", "synthetic_denoise", "--results-dir", str(results_dir)]
+    assert main([*run, "--with-controls"]) == 0
+    assert main([*run, "--with-controls"]) == 0
+    skipped = capsys.readouterr().err
+    for control in ("mean", "no_denoising", "perfect_denoising"):
+        assert f"{control}" in skipped and skipped.count("already done; skipping") == 3, skipped
     args = ["leaderboard", "--task", "synthetic_denoise", "--results-dir", str(results_dir), "--format", "markdown"]
     assert main(args) == 0
     table = capsys.readouterr().out

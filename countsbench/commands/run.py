@@ -10,6 +10,7 @@ from pathlib import Path
 from countsbench.commands.common import add_plugin, add_results_dir, print_table
 from countsbench.config import PROFILES, parse_assignments, parse_seed
 from countsbench.context import DEVICES
+from countsbench.registry import REGISTRY
 from countsbench.runner import CellRequest, publish_leaderboard, run_cell
 
 
@@ -30,6 +31,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="user-supplied task data (default $COUNTSBENCH_DATA or ./countsbench-data)",
     )
     parser.add_argument("--resume", action="store_true", help="skip the cell if it already has a successful result")
+    parser.add_argument(
+        "--with-controls",
+        action="store_true",
+        help="also run the task's control methods for this seed (skipped where already recorded), "
+        "so the leaderboard has the rows its scaled score is anchored on",
+    )
     parser.add_argument("--no-model-cache", action="store_true", help="always fit; never reuse a cached fitted model")
     add_results_dir(parser)
     add_plugin(parser)
@@ -51,8 +58,9 @@ def main(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         resume=args.resume,
         cache_models=not args.no_model_cache,
-        log=lambda message: print(f"countsbench: {message}", file=sys.stderr),
+        log=_say,
     )
+    failed_controls = _run_controls(args) if args.with_controls else []
     if result.get("mlflow_run_id"):
         from countsbench.tracking import Tracker, experiment_name
 
@@ -70,4 +78,23 @@ def main(args: argparse.Namespace) -> int:
     title = f"{result['variant']} on {result['task']}, seed {result['seed']}"
     print_table(title, ["metric", "value", "direction"], rows)
     print(f"result: {where / 'result.json'}  mlflow run: {result.get('mlflow_run_id')}")
-    return 0
+    return 1 if failed_controls else 0
+
+
+def _say(message: str) -> None:
+    print(f"countsbench: {message}", file=sys.stderr)
+
+
+def _run_controls(args: argparse.Namespace) -> list[str]:
+    """Run each control of the task at the run's seed and profile, skipping cells already recorded; the
+    names of the controls that failed (each reported)."""
+    failed = []
+    for control in REGISTRY.controls_for(args.task):
+        if control == args.method:
+            continue
+        request = CellRequest(method=control, task=args.task, seed=args.seed, profile=args.profile, device=args.device)
+        result = run_cell(request, args.results_dir, data_dir=args.data_dir, resume=True, log=_say)
+        if result["status"] != "ok":
+            failed.append(control)
+            _say(f"control {control} failed: {result['error']['message']}")
+    return failed
