@@ -21,8 +21,8 @@ What a file must hold, by task kind (`OUTPUT_RULES`):
   on what they impute, and every metric of the whole matrix then sees the same observed part as a
   `countsbench run` method, whose contract keeps observed entries unchanged). How many differed is
   recorded (``observed_entries_replaced``).
-- ``denoising``: the task's output for its test cells, a denoised expected-count matrix (real
-  values allowed), one matrix.
+- ``denoising``: the denoised training counts of every cell (`task_inputs` gives them), a matrix of
+  expected counts on the training scale (real values allowed), scored against the held-out molecules.
 
 Matching: genes by NAME (``var_names`` against the task's feature names, reordered, extra genes
 ignored; every task gene must be present), by order only when the file names none (an npz without
@@ -401,7 +401,8 @@ def task_inputs(task_name: str, data_dir: Path | None = None):
 
     - imputation: ``X`` the test counts with the target entries zeroed (hidden), the layer
       ``countsbench_target`` (1 = an entry to impute, the ones scored), ``obs`` the condition labels;
-    - denoising: ``X`` the counts the task hands its methods for the test cells (``data.test``);
+    - denoising: ``X`` the counts the task's methods denoise, its MCV training counts (``data.train``; the
+      held-out molecules in ``data.test`` are the truth and never leave countsbench);
     - generation: ``obs`` the labels of the test cells (generate one sample per row, with its labels),
       ``X`` all zeros (the test counts are the truth, not an input).
 
@@ -428,4 +429,4 @@ def task_inputs(task_name: str, data_dir: Path | None = None):
         adata = anndata.AnnData(X=sp.csr_matrix(hidden.counts, dtype=np.float32), obs=obs, var=var)
         adata.layers["countsbench_target"] = sp.csr_matrix(data.test_target, dtype=np.int8)
         return adata
-    return anndata.AnnData(X=sp.csr_matrix(test.counts, dtype=np.float32), obs=obs, var=var)
+    return anndata.AnnData(X=sp.csr_matrix(data.train.counts, dtype=np.float32), obs=obs, var=var)

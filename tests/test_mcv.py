@@ -166,3 +166,29 @@ def test_denoising_task_end_to_end_through_the_cli(results_dir, capsys):
     assert ranked[0] == "perfect_denoising" and "mcv_poisson ↓" in table and "mcv_mse ↓" in table
     assert main(["run", "--method", "zero", "--task", "synthetic_denoise", "--results-dir", str(results_dir)]) != 0
     assert "does not support denoising tasks" in capsys.readouterr().err
+
+
+def test_a_denoised_file_from_task_inputs_scores_like_the_same_method_run(results_dir, tmp_path):
+    """`task_inputs` hands another tool the MCV training counts (never the held-out molecules), and a file
+    of its denoised values scores exactly as the same denoiser run by countsbench."""
+    import anndata as ad
+    import pandas as pd
+
+    from countsbench.external import task_inputs
+    from countsbench.results import ResultStore
+
+    inputs = task_inputs("synthetic_denoise")
+    data = synthetic_denoise().load(results_dir)
+    np.testing.assert_array_equal(inputs.X.toarray(), data.train.dense())
+    assert not np.array_equal(inputs.X.toarray(), data.test.dense())
+
+    path = tmp_path / "untouched.h5ad"
+    ad.AnnData(
+        X=inputs.X.toarray(), obs=pd.DataFrame(index=inputs.obs_names), var=pd.DataFrame(index=inputs.var_names)
+    ).write_h5ad(path)
+    args = ["--task", "synthetic_denoise", "--results-dir", str(results_dir)]
+    assert main(["evaluate", *args, "--samples", str(path), "--name", "untouched", "--no-track"]) == 0
+    assert main(["run", *args, "--method", "no_denoising"]) == 0
+    rows = {r["method"]: r["metrics"] for r in ResultStore(results_dir).iter_results()}
+    for metric in METRICS:
+        assert rows["untouched"][metric] == pytest.approx(rows["no_denoising"][metric], rel=1e-12)
