@@ -154,3 +154,28 @@ def test_list_params_shows_hyperparameters_and_task_defaults(capsys):
     assert "'transformer'" in rows["network"] and "'auto'" in rows["network"]  # constructor vs task default
     assert "yes" in rows["n_samples"] and "float | None" in rows["guidance"]
     assert main(["list", "methods", "--params", "nope"]) == 2
+
+
+def subcommand_parsers() -> dict:
+    import argparse
+
+    from countsbench.cli import build_parser
+
+    parser = build_parser()
+    return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+
+
+@pytest.mark.parametrize("command", ["fit", "impute", "run"])
+def test_every_option_has_help(command):
+    import argparse
+
+    actions = [a for a in subcommand_parsers()[command]._actions if not isinstance(a, argparse._HelpAction)]
+    assert actions
+    undocumented = [a.option_strings[0] if a.option_strings else a.dest for a in actions if not a.help]
+    assert undocumented == []
+
+
+def test_impute_help_documents_masks_and_zeros():
+    text = subcommand_parsers()["impute"].format_help()
+    assert "--mask-layer" in text and "--impute-zeros" in text
+    assert "EVERY zero" in text and "library sizes" in text
