@@ -179,3 +179,34 @@ def test_impute_help_documents_masks_and_zeros():
     text = subcommand_parsers()["impute"].format_help()
     assert "--mask-layer" in text and "--impute-zeros" in text
     assert "EVERY zero" in text and "library sizes" in text
+
+
+def parameter_table(capsys) -> tuple[list[str], dict[str, list[str]]]:
+    """The header and the rows (by name) of the table printed (not a terminal: one line per row)."""
+    lines = [line.replace("┃", "│") for line in capsys.readouterr().out.splitlines()]
+    cells = [[cell.strip() for cell in line.split("│")[1:-1]] for line in lines if line.count("│") > 3]
+    return cells[0], {row[0]: row for row in cells[1:]}
+
+
+def test_list_params_shows_ranges_and_each_profiles_defaults(capsys):
+    assert main(["list", "methods", "--params", "countsdiff", "--task", "pbmc_mcar"]) == 0
+    header, rows = parameter_table(capsys)
+    assert header == [
+        "hyperparameter",
+        "type",
+        "default",
+        "pbmc_mcar (quick)",
+        "pbmc_mcar (paper)",
+        "range",
+        "inference only",
+    ]
+    assert rows["steps"][3:5] == ["1500", "100000"]  # the profiles differ
+    assert rows["n_samples"][3:5] == ["1", "5"]
+    assert rows["dropout"][5] == "in [0, 1)"
+    assert main(["list", "methods", "--params", "magic"]) == 0
+    header, rows = parameter_table(capsys)
+    assert header == ["hyperparameter", "type", "default", "range", "inference only"]
+    assert rows["knn"][1:4] == ["int | None", "None", ">= 2"]
+    assert rows["tuning_mask_rate"][3] == "in (0, 1)"
+    assert main(["list", "methods", "--params", "magic", "--task", "pbmc_mcar", "--profile", "paper"]) == 0
+    assert parameter_table(capsys)[0][3:5] == ["pbmc_mcar (paper)", "range"]
