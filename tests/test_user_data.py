@@ -210,3 +210,15 @@ def test_list_params_shows_ranges_and_each_profiles_defaults(capsys):
     assert rows["tuning_mask_rate"][3] == "in (0, 1)"
     assert main(["list", "methods", "--params", "magic", "--task", "pbmc_mcar", "--profile", "paper"]) == 0
     assert parameter_table(capsys)[0][3:5] == ["pbmc_mcar (paper)", "range"]
+
+
+def test_fit_gives_the_method_every_cell_and_no_validation_split(monkeypatch):
+    """No silent 10% hold-out: CountsDiff (which never tunes on validation) is trained on all cells."""
+    from countsbench.registry import REGISTRY
+
+    REGISTRY.load_builtins()
+    seen = []
+    cls = REGISTRY.methods.get("countsdiff").cls
+    monkeypatch.setattr(cls, "fit", lambda self, train, valid, ctx: seen.append((train.n_samples, valid)))
+    api.fit(user_adata(n_cells=90), "countsdiff", condition_keys=["cell_type"])
+    assert seen == [(90, None)]
