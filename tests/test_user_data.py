@@ -1,5 +1,8 @@
 """A user's own AnnData: `countsbench fit` / `countsbench impute` and the Python API."""
 
+import re
+from pathlib import Path
+
 import anndata
 import numpy as np
 import pandas as pd
@@ -154,6 +157,42 @@ def test_list_params_shows_hyperparameters_and_task_defaults(capsys):
     assert "'transformer'" in rows["network"] and "'auto'" in rows["network"]  # constructor vs task default
     assert "yes" in rows["n_samples"] and "float | None" in rows["guidance"]
     assert main(["list", "methods", "--params", "nope"]) == 2
+
+
+def readme_python_blocks(containing: str) -> list[str]:
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    return [block for block in re.findall(r"```python\n(.*?)```", text, re.S) if containing in block]
+
+
+def test_the_readme_api_snippet_runs_as_written(tmp_path, monkeypatch, one_thread):
+    """The README's Python block, unedited, on a small file named as it names it."""
+    (block,) = readme_python_blocks("countsbench.api.fit")
+    adata = user_adata(n_cells=60, n_genes=8)
+    missing = np.random.default_rng(2).random(adata.shape) < 0.3
+    adata.layers["missing"] = sp.csr_matrix(missing.astype(np.int8))
+    adata.write_h5ad(tmp_path / "mine.h5ad")
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(block, "README.md", "exec"), namespace)
+    samples, result = namespace["samples"], namespace["result"]
+    assert samples.shape == (5, 60, 8) and samples.dtype == np.int64
+    observed = adata.X.toarray()
+    for k in range(5):
+        np.testing.assert_array_equal(samples[k][~missing], observed[~missing])
+    assert [f"countsbench_sample_{k}" for k in range(5)] == sorted(
+        k for k in result.layers if k.startswith("countsbench_sample_")
+    )
+    np.testing.assert_allclose(result.layers["countsbench_imputed"].toarray(), samples.mean(axis=0))
+    written = anndata.read_h5ad(tmp_path / "imputed.h5ad")
+    assert "countsbench_imputed" in written.layers
+    assert api.FittedModel.load(tmp_path / "my_model").config["steps"] == 100
+    # the real default the README's comment states is the one a fit without overrides gets
+    from countsbench.registry import REGISTRY
+    from countsbench.task import TaskInfo
+
+    stated = int(re.search(r"quick profile: (\d+) steps, > 64 genes", block).group(1))
+    info = TaskInfo("user", "imputation", 1000, (1000,), ("cell_type",), None)  # a 10x file's gene count
+    assert REGISTRY.methods.get("countsdiff").cls.defaults("quick", info)["steps"] == stated
 
 
 def subcommand_parsers() -> dict:
