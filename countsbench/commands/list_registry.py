@@ -15,7 +15,13 @@ from countsbench.task import default_data_dir
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("list", help="list registered methods, tasks or metrics")
-    parser.add_argument("what", nargs="?", default="all", choices=["methods", "tasks", "metrics", "all"])
+    parser.add_argument(
+        "what",
+        nargs="?",
+        default="all",
+        choices=["methods", "tasks", "metrics", "all"],
+        help="which part of the registry to list (default all)",
+    )
     parser.add_argument(
         "--params",
         metavar="METHOD",
