@@ -35,10 +35,11 @@ class TextProgress:
         total: int | None = None,
         desc: str = "",
         stream: IO[str] | None = None,
-        interval: float = TEXT_INTERVAL_S,
+        interval: float | None = None,
         clock: Any = time.monotonic,
     ) -> None:
-        self.iterable, self.desc, self.stream, self.interval, self.clock = iterable, desc, stream, interval, clock
+        self.iterable, self.desc, self.stream, self.clock = iterable, desc, stream, clock
+        self.interval = TEXT_INTERVAL_S if interval is None else interval  # read now: a test may change it
         if total is None and iterable is not None and hasattr(iterable, "__len__"):
             total = len(iterable)  # type: ignore[arg-type]
         self.total, self.n, self.postfix = total, 0, ""

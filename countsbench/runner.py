@@ -324,7 +324,12 @@ def _work(
     """Fit (or load), infer, save the outputs and score: fills ``costs`` and ``result`` as it goes."""
     ctx.output_dir = store.cell_dir(cell.cell_id) / "artifacts"
     seed_everything(cell.request.seed)
-    say(f"fitting {cell.request.method} on {cell.request.task} (seed {cell.request.seed}, {cell.device})")
+    train = cell.data.train
+    steps = f", {cell.config['steps']} training steps" if "steps" in cell.config else ""
+    say(
+        f"fitting {cell.request.method} on {cell.request.task} ({cell.request.profile} profile{steps}, seed "
+        f"{cell.request.seed}, device {cell.device}): {train.n_samples} training samples x {train.n_features} features"
+    )
     t = time.perf_counter()
     method, reused = _fit_or_load(cell, store, ctx, cache_models)
     costs["fit_s"] = 0.0 if reused else time.perf_counter() - t

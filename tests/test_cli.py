@@ -38,6 +38,15 @@ def test_run_then_leaderboard(results_dir, capsys):
     assert rmse["conditional_mean"] < rmse["mean"] < rmse["zero"]
 
 
+def test_run_prints_a_start_line_with_the_data_and_device(results_dir, capsys):
+    argv = ["run", "--method", "mean", "--task", "pbmc_mcar", "--device", "cpu", "--results-dir", str(results_dir)]
+    assert run_cli(*argv) == 0
+    err = capsys.readouterr().err
+    line = "countsbench: fitting mean on pbmc_mcar (quick profile, seed 0, device cpu): 490 training samples x 765 "
+    line += "features"
+    assert line in err.splitlines()
+
+
 def test_plugin_method_runs_through_the_cli(results_dir, test_plugin, capsys):
     code = run_cli(
         "--plugin",
@@ -113,7 +122,8 @@ def test_unwritable_results_dir(tmp_path, capsys):
 
 
 def test_failing_method_exits_non_zero_and_keeps_earlier_results(results_dir, test_plugin, capsys):
-    assert run_cli("run", "--method", "mean", "--task", "pbmc_mcar", "--results-dir", str(results_dir)) == 0
+    argv = ["run", "--method", "mean", "--task", "pbmc_mcar", "--device", "cpu", "--results-dir", str(results_dir)]
+    assert run_cli(*argv) == 0
     (good,) = list((results_dir / "cells").glob("*/result.json"))
     before = good.read_text()
     assert (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 from countsbench.context import RunContext
 from countsbench.progress import TextProgress, duration
@@ -49,3 +50,29 @@ def test_a_run_context_reports_in_plain_text_when_stderr_is_not_a_terminal(capsy
     with RunContext(show_progress=False).progress(total=2, desc="quiet") as bar:
         bar.update(2)
     assert capsys.readouterr().err == ""
+
+
+def test_fit_on_a_pipe_prints_a_start_line_then_progress_with_an_eta(tmp_path, monkeypatch, capsys, one_thread):
+    """`countsbench fit` outside a terminal (capsys is not a tty): the data shape, steps and device first,
+    then training progress with steps done/total, elapsed time and an ETA."""
+    import anndata
+    import numpy as np
+    import scipy.sparse as sp
+
+    from countsbench import progress
+    from countsbench.cli import main
+
+    monkeypatch.setattr(progress, "TEXT_INTERVAL_S", 0.0)  # a line per step instead of every 30 s
+    counts = np.random.default_rng(0).poisson(2.0, (30, 6))
+    anndata.AnnData(X=sp.csr_matrix(counts)).write_h5ad(tmp_path / "mine.h5ad")
+    tiny = ["--set", "steps=4", "--set", "dim=8", "--set", "n_layers=1", "--set", "n_heads=2"]
+    argv = ["fit", "--input", str(tmp_path / "mine.h5ad"), "--output", str(tmp_path / "m"), "--device", "cpu"]
+    assert main([*argv, *tiny]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == (
+        "countsbench: fitting countsdiff (quick profile, 4 training steps) on all 30 cells x 6 genes, "
+        "conditions: none, device cpu"
+    )
+    started = next(i for i, line in enumerate(err) if line.endswith(": started (4 steps)"))
+    assert started > 0
+    assert any(re.search(r": 50% \(2/4\), \d+s elapsed, ETA \d+s", line) for line in err[started:])

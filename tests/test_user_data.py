@@ -1,5 +1,8 @@
 """A user's own AnnData: `countsbench fit` / `countsbench impute` and the Python API."""
 
+import re
+from pathlib import Path
+
 import anndata
 import numpy as np
 import pandas as pd
@@ -154,3 +157,107 @@ def test_list_params_shows_hyperparameters_and_task_defaults(capsys):
     assert "'transformer'" in rows["network"] and "'auto'" in rows["network"]  # constructor vs task default
     assert "yes" in rows["n_samples"] and "float | None" in rows["guidance"]
     assert main(["list", "methods", "--params", "nope"]) == 2
+
+
+def readme_python_blocks(containing: str) -> list[str]:
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    return [block for block in re.findall(r"```python\n(.*?)```", text, re.S) if containing in block]
+
+
+def test_the_readme_api_snippet_runs_as_written(tmp_path, monkeypatch, one_thread):
+    """The README's Python block, unedited, on a small file named as it names it."""
+    (block,) = readme_python_blocks("countsbench.api.fit")
+    adata = user_adata(n_cells=60, n_genes=8)
+    missing = np.random.default_rng(2).random(adata.shape) < 0.3
+    adata.layers["missing"] = sp.csr_matrix(missing.astype(np.int8))
+    adata.write_h5ad(tmp_path / "mine.h5ad")
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(block, "README.md", "exec"), namespace)
+    samples, result = namespace["samples"], namespace["result"]
+    assert samples.shape == (5, 60, 8) and samples.dtype == np.int64
+    observed = adata.X.toarray()
+    for k in range(5):
+        np.testing.assert_array_equal(samples[k][~missing], observed[~missing])
+    assert [f"countsbench_sample_{k}" for k in range(5)] == sorted(
+        k for k in result.layers if k.startswith("countsbench_sample_")
+    )
+    np.testing.assert_allclose(result.layers["countsbench_imputed"].toarray(), samples.mean(axis=0))
+    written = anndata.read_h5ad(tmp_path / "imputed.h5ad")
+    assert "countsbench_imputed" in written.layers
+    assert api.FittedModel.load(tmp_path / "my_model").config["steps"] == 100
+    # the real default the README's comment states is the one a fit without overrides gets
+    from countsbench.registry import REGISTRY
+    from countsbench.task import TaskInfo
+
+    stated = int(re.search(r"quick profile: (\d+) steps, > 64 genes", block).group(1))
+    info = TaskInfo("user", "imputation", 1000, (1000,), ("cell_type",), None)  # a 10x file's gene count
+    assert REGISTRY.methods.get("countsdiff").cls.defaults("quick", info)["steps"] == stated
+
+
+def subcommand_parsers() -> dict:
+    import argparse
+
+    from countsbench.cli import build_parser
+
+    parser = build_parser()
+    return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+
+
+@pytest.mark.parametrize("command", ["fit", "impute", "run", "list"])
+def test_every_option_has_help(command):
+    import argparse
+
+    actions = [a for a in subcommand_parsers()[command]._actions if not isinstance(a, argparse._HelpAction)]
+    assert actions
+    undocumented = [a.option_strings[0] if a.option_strings else a.dest for a in actions if not a.help]
+    assert undocumented == []
+
+
+def test_impute_help_documents_masks_and_zeros():
+    text = subcommand_parsers()["impute"].format_help()
+    assert "--mask-layer" in text and "--impute-zeros" in text
+    assert "EVERY zero" in text and "library sizes" in text
+
+
+def parameter_table(capsys) -> tuple[list[str], dict[str, list[str]]]:
+    """The header and the rows (by name) of the table printed (not a terminal: one line per row)."""
+    lines = [line.replace("┃", "│") for line in capsys.readouterr().out.splitlines()]
+    cells = [[cell.strip() for cell in line.split("│")[1:-1]] for line in lines if line.count("│") > 3]
+    return cells[0], {row[0]: row for row in cells[1:]}
+
+
+def test_list_params_shows_ranges_and_each_profiles_defaults(capsys):
+    assert main(["list", "methods", "--params", "countsdiff", "--task", "pbmc_mcar"]) == 0
+    header, rows = parameter_table(capsys)
+    assert header == [
+        "hyperparameter",
+        "type",
+        "default",
+        "pbmc_mcar (quick)",
+        "pbmc_mcar (paper)",
+        "range",
+        "inference only",
+    ]
+    assert rows["steps"][3:5] == ["1500", "100000"]  # the profiles differ
+    assert rows["n_samples"][3:5] == ["1", "5"]
+    assert rows["dropout"][5] == "in [0, 1)"
+    assert main(["list", "methods", "--params", "magic"]) == 0
+    header, rows = parameter_table(capsys)
+    assert header == ["hyperparameter", "type", "default", "range", "inference only"]
+    assert rows["knn"][1:4] == ["int | None", "None", ">= 2"]
+    assert rows["tuning_mask_rate"][3] == "in (0, 1)"
+    assert main(["list", "methods", "--params", "magic", "--task", "pbmc_mcar", "--profile", "paper"]) == 0
+    assert parameter_table(capsys)[0][3:5] == ["pbmc_mcar (paper)", "range"]
+
+
+def test_fit_gives_the_method_every_cell_and_no_validation_split(monkeypatch):
+    """No silent 10% hold-out: CountsDiff (which never tunes on validation) is trained on all cells."""
+    from countsbench.registry import REGISTRY
+
+    REGISTRY.load_builtins()
+    seen = []
+    cls = REGISTRY.methods.get("countsdiff").cls
+    monkeypatch.setattr(cls, "fit", lambda self, train, valid, ctx: seen.append((train.n_samples, valid)))
+    api.fit(user_adata(n_cells=90), "countsdiff", condition_keys=["cell_type"])
+    assert seen == [(90, None)]

@@ -15,15 +15,23 @@ from countsbench.task import default_data_dir
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("list", help="list registered methods, tasks or metrics")
-    parser.add_argument("what", nargs="?", default="all", choices=["methods", "tasks", "metrics", "all"])
+    parser.add_argument(
+        "what",
+        nargs="?",
+        default="all",
+        choices=["methods", "tasks", "metrics", "all"],
+        help="which part of the registry to list (default all)",
+    )
     parser.add_argument(
         "--params",
         metavar="METHOD",
-        help="list METHOD's hyperparameters: type, default, and with --task the "
+        help="list METHOD's hyperparameters: type, default, accepted range, and with --task each "
         "profile's default for that task (what `--set KEY=VALUE` can change)",
     )
     parser.add_argument("--task", help="with --params: resolve the profile's defaults for this task")
-    parser.add_argument("--profile", choices=PROFILES, default="quick", help="with --params and --task (default quick)")
+    parser.add_argument(
+        "--profile", choices=PROFILES, help="with --params and --task: only this profile's defaults (default: each)"
+    )
     parser.add_argument("--data-dir", type=Path, help="with --task: where user-supplied task data lives")
     add_plugin(parser)
     parser.set_defaults(func=main)
@@ -40,25 +48,32 @@ def describe_type(annotation: object) -> str:
 
 
 def parameter_rows(
-    method: str, task: str | None, profile: str, data_dir: Path | None = None
+    method: str, task: str | None, profile: str | None = None, data_dir: Path | None = None
 ) -> tuple[list[str], list[list[str]]]:
-    """The hyperparameter table of ``method`` (and the profile's defaults for ``task`` when given)."""
+    """The hyperparameter table of ``method``: type, default, accepted range, and with ``task`` the
+    defaults each profile (or just ``profile``) resolves for it, which is what a run on it uses."""
     spec = REGISTRY.methods.get(method)
     known = hyperparameters(spec.cls)
-    header = ["hyperparameter", "type", "default", "inference only"]
-    resolved: dict = {}
+    header = ["hyperparameter", "type", "default", "range", "inference only"]
+    resolved: dict[str, dict] = {}
     if task is not None:
         task_spec = REGISTRY.tasks.get(task)
         REGISTRY.check_supports(method, task)
         instance = task_spec.factory()
         info = instance.info(instance.load(data_dir or default_data_dir()), task)  # defaults depend on the data
-        resolved = resolve_config(spec.cls, profile, spec.cls.defaults(profile, info), {})
-        header.insert(3, f"{task} ({profile})")
+        for name in [profile] if profile else PROFILES:
+            resolved[name] = resolve_config(spec.cls, name, spec.cls.defaults(name, info), {})
+        header[3:3] = [f"{task} ({name})" for name in resolved]
     rows = []
     for name, hp in known.items():
-        row = [name, describe_type(hp.annotation), repr(hp.default), "yes" if name in spec.cls.inference_only else ""]
-        if task is not None:
-            row.insert(3, repr(resolved[name]))
+        row = [
+            name,
+            describe_type(hp.annotation),
+            repr(hp.default),
+            hp.range.describe() if hp.range is not None else "",
+            "yes" if name in spec.cls.inference_only else "",
+        ]
+        row[3:3] = [repr(values[name]) for values in resolved.values()]
         rows.append(row)
     return header, rows
 

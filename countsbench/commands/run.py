@@ -16,14 +16,27 @@ from countsbench.runner import CellRequest, publish_leaderboard, run_cell
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("run", help="run one method on one task and record the result")
-    parser.add_argument("--method", required=True)
-    parser.add_argument("--task", required=True)
+    parser.add_argument(
+        "--method", required=True, help="a registered method (`countsbench list methods`; its settings: --params NAME)"
+    )
+    parser.add_argument("--task", required=True, help="a registered task (`countsbench list tasks`)")
     parser.add_argument(
         "--seed", type=parse_seed, default=0, help="the method's seed, 0..2**32-1 (splits and masks belong to the task)"
     )
-    parser.add_argument("--profile", choices=PROFILES, default="quick")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a hyperparameter")
-    parser.add_argument("--device", choices=DEVICES, default="auto")
+    parser.add_argument(
+        "--profile",
+        choices=PROFILES,
+        default="quick",
+        help="hyperparameter defaults: quick (a CPU, the default) or paper (the paper's configuration, for a GPU)",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one hyperparameter (repeatable; unknown keys and wrongly typed values are errors)",
+    )
+    parser.add_argument("--device", choices=DEVICES, default="auto", help="auto (a CUDA GPU when visible), cpu, cuda")
     parser.add_argument(
         "--data-dir",
         type=Path,
