@@ -204,7 +204,7 @@ def subcommand_parsers() -> dict:
     return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
 
 
-@pytest.mark.parametrize("command", ["fit", "impute", "run", "list"])
+@pytest.mark.parametrize("command", sorted(subcommand_parsers()))
 def test_every_option_has_help(command):
     import argparse
 

@@ -30,7 +30,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--task", action="append", default=[], help="task name (repeatable; default with --export: all)"
     )
-    parser.add_argument("--format", choices=FORMATS, default="table")
+    parser.add_argument(
+        "--format", choices=FORMATS, default="table", help="table: aligned on a terminal, one line per row in a pipe"
+    )
     columns = parser.add_mutually_exclusive_group()
     columns.add_argument("--metrics", metavar="A,B,...", help="the metric columns to show (default: the headline)")
     columns.add_argument("--all", action="store_true", help="show every metric, not only the task's headline")

@@ -12,7 +12,11 @@ from countsbench.task import default_data_dir
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("prepare", help="preprocess an atlas (or simulate one) into the data directory")
-    parser.add_argument("atlas", choices=["fetal", "heart", "synthetic"])
+    parser.add_argument(
+        "atlas",
+        choices=["fetal", "heart", "synthetic"],
+        help="which atlas: fetal or heart from --input, or simulate one",
+    )
     parser.add_argument("--input", type=Path, help="raw counts: an .h5ad, or the research code's preprocessed HDF5")
     parser.add_argument("--layer", help="read raw counts from this layer instead of X")
     parser.add_argument("--raw", action="store_true", help="read raw counts from .raw")

@@ -39,18 +39,25 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     grid.add_argument("--tasks", help="comma-separated task names")
     grid.add_argument("--seeds", default="0", help="seeds: 0-4, 0,2,5 or 0-2,7 (default 0)")
     grid.add_argument("--file", type=Path, help="a YAML grid (methods, tasks, seeds, profile, set, grid, device)")
-    grid.add_argument("--profile", choices=PROFILES, default=None)
+    grid.add_argument(
+        "--profile", choices=PROFILES, default=None, help="hyperparameter profile of every cell (default quick)"
+    )
     grid.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="fixed hyperparameter")
     grid.add_argument(
         "--grid", action="append", default=[], metavar="KEY=V1,V2", help="values to cross (METHOD.KEY scopes a key)"
     )
-    grid.add_argument("--device", choices=DEVICES, default=None)
+    grid.add_argument("--device", choices=DEVICES, default=None, help="where cells run (default auto: CUDA if visible)")
     grid.add_argument("--metrics", help="comma-separated metrics to compute (default: each task's own)")
     tuning = parser.add_argument_group("tuning on the validation split")
     tuning.add_argument("--select-on", choices=["valid"], help="pick each method's best --grid config on this split")
     tuning.add_argument("--metric", help="the metric the selection optimises (in its registered direction)")
     running = parser.add_argument_group("running")
-    running.add_argument("--executor", choices=EXECUTORS, default="sequential")
+    running.add_argument(
+        "--executor",
+        choices=EXECUTORS,
+        default="sequential",
+        help="sequential: one cell after another in this process; pool: --workers processes; slurm: one job per cell",
+    )
     running.add_argument("--workers", type=int, default=None, help="cells at once (pool: default one per GPU or core)")
     running.add_argument("--resume", action="store_true", help="skip cells already recorded (success or failure)")
     running.add_argument("--retry-failed", action="store_true", help="rerun cells whose last attempt failed")
@@ -65,10 +72,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "kills a worker that does not stop within a grace period",
     )
     slurm = parser.add_argument_group("slurm (submitit)")
-    slurm.add_argument("--partition", default=None)
+    slurm.add_argument("--partition", default=None, help="Slurm partition (default: the cluster's)")
     slurm.add_argument("--time", type=int, default=60, metavar="MINUTES", help="time limit per cell (default 60)")
-    slurm.add_argument("--gpus-per-task", type=int, default=0)
-    slurm.add_argument("--cpus-per-task", type=int, default=None)
+    slurm.add_argument("--gpus-per-task", type=int, default=0, help="GPUs per cell's job (default 0)")
+    slurm.add_argument("--cpus-per-task", type=int, default=None, help="CPU cores per cell's job (default: Slurm's)")
     add_results_dir(parser)
     add_plugin(parser)
     parser.set_defaults(func=main)

@@ -20,7 +20,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default="127.0.0.1",
         help="address to serve on (default 127.0.0.1: this machine only; warns otherwise)",
     )
-    parser.add_argument("--port", type=int, default=5000)
+    parser.add_argument("--port", type=int, default=5000, help="port of the MLflow UI (default 5000)")
     add_results_dir(parser)
     parser.set_defaults(func=main)
 
