@@ -190,6 +190,10 @@ class CountsDiff(DiffusionMethod):
             values["guidance"] = None  # nothing to guide by
         values.update(NETWORK_PRESETS[(network, profile)])
         values.update(task.network_presets.get(network, {}).get(profile, {}))
+        if task.kind == "denoising":
+            # the denoiser reads the rate head at t = 0, where the paper's w(t) = -alpha'(t) barely trains it
+            # and the ELBO weighting does (docs/denoising.md, leaderboards/pbmc_denoise.md)
+            values["loss_weighting"] = "elbo"
         values.update(cls.hyperparameter_defaults)  # a family's own defaults win over the task-kind tables
         values.update(cls.family_profiles.get(profile, {}))
         return values

@@ -107,6 +107,12 @@ def test_methods_are_registered_with_the_right_roles_and_defaults():
         CountsDiff.defaults("paper", digits)
     )
     assert CountsDiff.defaults("quick", TaskInfo("x", "generation", 10, (10,), (), None))["guidance"] is None
+    # the MCV denoiser reads the rate head at t = 0, which only the ELBO weighting trains (docs/denoising.md)
+    denoise = TaskInfo("pbmc_denoise", "denoising", 765, (765,), ("bulk_labels",), None)
+    for family in (CountsDiff, Blackout):
+        config = resolve_config(family, "quick", family.defaults("quick", denoise), {})
+        assert (config["network"], config["loss_weighting"]) == ("mlp", "elbo")
+    assert resolve_config(CountsDiff, "quick", quick, {})["loss_weighting"] == "paper"
 
 
 def test_every_hyperparameter_is_settable_and_checked():
