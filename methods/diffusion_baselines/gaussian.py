@@ -4,6 +4,12 @@ Epsilon-prediction MSE under the cosine schedule; sampling with the true DDPM po
 x0 estimate to ``[0, ln(1 + max training count)]`` (a [-1, 1] clip would cap counts near 2 and fake a
 collapse); output ``round(max(expm1(x), 0))``. RePaint re-noises observed entries as
 ``sqrt(abar) ln(1 + y) + sqrt(1 - abar) eps``.
+
+At high noise the epsilon target is nearly the input itself (``eps ~ x_k``), an identity map that an MLP
+whose hidden layers are narrower than its input cannot represent: on pbmc (765 genes, hidden 48) the loss
+stayed at 0.94 of its initial value and the x0 estimates ran to the clip (imputed mean 67 against 2.4).
+Wider than its hidden layers, the backbone therefore gets a learned per-feature skip (`MLPBackbone`'s
+``input_skip``: loss 0.29, imputed mean 2.6); on narrow data (toy_nb's 10) nothing changes.
 """
 
 from __future__ import annotations
@@ -86,7 +92,14 @@ class GaussianDDPM(DiffusionMethod):
         }
 
     def build_model(self, spec: Mapping[str, Any]) -> nn.Module:
-        return MLPBackbone(spec["n_features"], spec["vocabulary_sizes"], self.hidden, self.n_layers, self.time_dim)
+        return MLPBackbone(
+            spec["n_features"],
+            spec["vocabulary_sizes"],
+            self.hidden,
+            self.n_layers,
+            self.time_dim,
+            input_skip=spec["n_features"] > self.hidden,
+        )
 
     def make_loss(self) -> Loss:
         return self.loss
