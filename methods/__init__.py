@@ -2,7 +2,7 @@
 
 naive: the imputation controls; generation_controls: the generation controls (memorise,
 independent_nb); countsdiff: the reference (and Blackout); diffusion_baselines: Gaussian DDPM, MDLM,
-ReMDM; the rest: the published imputation baselines.
+ReMDM; scgpt, xtrimogene: the foundation models trained from scratch; the rest: the published imputation baselines.
 """
 
 from countsbench.methods import (  # noqa: F401
@@ -14,5 +14,7 @@ from countsbench.methods import (  # noqa: F401
     hivae,
     magic,
     naive,
+    scgpt,
     scidpm,
+    xtrimogene,
 )
