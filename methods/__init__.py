@@ -2,8 +2,8 @@
 
 naive: the imputation controls; generation_controls: the generation controls (memorise,
 independent_nb); denoising_controls: the MCV denoising controls (no_denoising, perfect_denoising);
-countsdiff: the reference (and Blackout); diffusion_baselines: Gaussian DDPM, MDLM, ReMDM; the rest:
-the published imputation baselines.
+countsdiff: the reference (and Blackout); diffusion_baselines: Gaussian DDPM, MDLM, ReMDM; scgpt,
+xtrimogene: the foundation models trained from scratch; the rest: the published imputation baselines.
 """
 
 from countsbench.methods import (  # noqa: F401
@@ -16,5 +16,7 @@ from countsbench.methods import (  # noqa: F401
     hivae,
     magic,
     naive,
+    scgpt,
     scidpm,
+    xtrimogene,
 )

@@ -76,3 +76,10 @@ def pbmc_mcar() -> Pbmc68kTask:
 )
 def pbmc_mnar() -> Pbmc68kTask:
     return Pbmc68kTask(MaskSpec("mnar_low", 0.25))
+
+
+@register_task(
+    "pbmc_mnar_high", kind="imputation", summary="pbmc68k_reduced, 25% of valid test entries MNAR biased to high values"
+)
+def pbmc_mnar_high() -> Pbmc68kTask:
+    return Pbmc68kTask(MaskSpec("mnar_high", 0.25))

@@ -46,3 +46,13 @@ def test_mnar_targets_favour_low_values():
     counts, valid, target = data.test.dense(), data.test.valid_mask(), data.test_target
     assert abs(target.sum() / valid.sum() - 0.25) < 0.02
     assert counts[target].mean() < 0.5 * counts[valid].mean()
+
+
+def test_mnar_high_targets_favour_high_values_on_the_same_split():
+    low = REGISTRY.tasks.get("pbmc_mnar").factory().load(None)
+    data = REGISTRY.tasks.get("pbmc_mnar_high").factory().load(None)
+    np.testing.assert_array_equal(data.test.dense(), low.test.dense())  # same split: models are shared
+    counts, valid, target = data.test.dense(), data.test.valid_mask(), data.test_target
+    assert not np.any(target & ~valid)
+    assert abs(target.sum() / valid.sum() - 0.25) < 0.02
+    assert counts[target].mean() > 2.0 * counts[valid].mean()

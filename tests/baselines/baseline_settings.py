@@ -22,6 +22,26 @@ TINY_CONFIGS = {
         "sample_steps": 5,
     },
     "forest_diffusion": {"n_t": 10, "duplicate_K": 2, "n_estimators": 5, "feature_budget": None},
+    "scgpt": {
+        "steps": 30,
+        "learning_rate": 1e-2,
+        "embed_dim": 8,
+        "layers": 1,
+        "heads": 2,
+        "ff_dim": 16,
+        "n_bins": 5,
+        "max_genes": 8,
+    },
+    "xtrimogene": {
+        "steps": 30,
+        "learning_rate": 1e-2,
+        "embed_dim": 8,
+        "encoder_layers": 1,
+        "decoder_dim": 8,
+        "decoder_layers": 1,
+        "ff_mult": 1,
+        "n_bins": 10,
+    },
 }
 
 #: Settings that learn the correlated dataset of the tests (each method in well under a minute on
@@ -45,6 +65,30 @@ LEARNING_CONFIGS = {
         "train_target_ratio": 0.3,
     },
     "forest_diffusion": {"n_t": 10, "duplicate_K": 3, "n_estimators": 10, "feature_budget": None},
+    "scgpt": {
+        "steps": 1500,
+        "batch_size": 32,
+        "learning_rate": 2e-3,
+        "warmup_steps": 50,
+        "embed_dim": 32,
+        "layers": 2,
+        "heads": 2,
+        "ff_dim": 64,
+        "dropout": 0.0,
+    },
+    "xtrimogene": {
+        "steps": 1500,
+        "batch_size": 32,
+        "learning_rate": 2e-3,
+        "warmup_steps": 50,
+        "embed_dim": 32,
+        "encoder_layers": 2,
+        "decoder_dim": 32,
+        "decoder_layers": 1,
+        "ff_mult": 2,
+        "mask_ratio": 0.3,
+        "zero_mask_ratio": 0.3,
+    },
 }
 
 #: Methods that draw from a posterior: their point estimate is the mean of K imputations (the

@@ -5,7 +5,7 @@ genes predict its hidden ones. Mean imputation ignores them; a method that learn
 best match it. Methods that sample (scIDPMs, Forest-Diffusion) are judged by the mean of 5 imputations. The
 margin (5% lower RMSE on 723 target entries) is well below the gap the working methods open here
 (measured RMSE ratios to mean imputation: MAGIC 0.79, GAIN 0.73-0.87, HI-VAE 0.73/0.80,
-Forest-Diffusion 0.92, scIDPMs 0.77).
+Forest-Diffusion 0.92, scIDPMs 0.77, scGPT 0.69, xTrimoGene 0.91).
 
 scIDPMs needs the longest training: with 30 epochs (240 optimiser steps) its mean of 5 draws scored
 1.04 x the mean imputation's RMSE, and its x0 estimate barely used the conditioning genes; with
