@@ -6,7 +6,9 @@ from countsbench.registry import REGISTRY, RegistryError, load_plugin, register_
 
 def test_builtins_are_registered_with_metadata():
     spec = REGISTRY.methods.get("conditional_mean")
-    assert spec.role == "control" and spec.kinds == ("imputation",)
+    assert spec.role == "control" and spec.kinds == ("imputation", "denoising")
+    assert REGISTRY.controls_for("pbmc_mcar") == ["conditional_mean", "mean", "zero"]
+    assert REGISTRY.controls_for("pbmc_denoise") == ["conditional_mean", "mean", "no_denoising", "perfect_denoising"]
     assert REGISTRY.tasks.get("pbmc_mcar").kind == "imputation"
     assert REGISTRY.metrics.get("bias").direction == "target" and REGISTRY.metrics.get("bias").target == 0.0
     assert REGISTRY.metrics.get("spearman_per_cell").direction == "maximize"
