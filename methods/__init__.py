@@ -2,8 +2,8 @@
 
 naive: the imputation controls; generation_controls: the generation controls (memorise,
 independent_nb); denoising_controls: the MCV denoising controls (no_denoising, perfect_denoising);
-countsdiff: the reference (and Blackout); diffusion_baselines: Gaussian DDPM, MDLM, ReMDM; the rest:
-the published imputation baselines.
+countsdiff: the reference (and Blackout); diffusion_baselines: Gaussian DDPM, MDLM, ReMDM;
+scvi_generator: scVI as a conditional generator; the rest: the published imputation baselines.
 """
 
 from countsbench.methods import (  # noqa: F401
@@ -17,4 +17,5 @@ from countsbench.methods import (  # noqa: F401
     magic,
     naive,
     scidpm,
+    scvi_generator,
 )
