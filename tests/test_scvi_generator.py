@@ -85,3 +85,14 @@ def test_a_saved_model_samples_the_same_cells(tmp_path, data, fitted):
         loaded.sample(50, {"cell_type": asked}, RunContext(seed=4)),
         fitted.sample(50, {"cell_type": asked}, RunContext(seed=4)),
     )
+
+
+def test_a_run_through_the_runner_caches_the_fitted_model_and_samples_it_again(results_dir):
+    from countsbench.runner import CellRequest, run_cell
+
+    request = CellRequest("scvi_generator", "synthetic_generate", overrides={"max_epochs": 3})
+    first = run_cell(request, results_dir, track=False)
+    again = run_cell(request, results_dir, track=False)
+    assert first["status"] == again["status"] == "ok", first["error"]
+    assert (first["model_cache"]["reused"], again["model_cache"]["reused"]) == (False, True)
+    assert first["metrics"] == again["metrics"]  # the same seed samples the same cells from the cached model
