@@ -3,7 +3,8 @@
 naive: the imputation controls; generation_controls: the generation controls (memorise,
 independent_nb); denoising_controls: the MCV denoising controls (no_denoising, perfect_denoising);
 countsdiff: the reference (and Blackout); diffusion_baselines: Gaussian DDPM, MDLM, ReMDM; scgpt,
-xtrimogene: the foundation models trained from scratch; the rest: the published imputation baselines.
+xtrimogene: the foundation models trained from scratch; scvi_generator: scVI as a conditional generator;
+the rest: the published imputation baselines.
 """
 
 from countsbench.methods import (  # noqa: F401
@@ -18,5 +19,6 @@ from countsbench.methods import (  # noqa: F401
     naive,
     scgpt,
     scidpm,
+    scvi_generator,
     xtrimogene,
 )

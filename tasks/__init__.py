@@ -1,3 +1,3 @@
 """Built-in tasks: importing this package registers them."""
 
-from countsbench.tasks import atlas, denoising, images, pbmc, toy  # noqa: F401
+from countsbench.tasks import atlas, denoising, images, pbmc, scrna_generation, toy  # noqa: F401

@@ -77,6 +77,17 @@ class MaskSpec:
         return mnar_mask(counts, valid, self.rate, seed, low=self.kind == "mnar_low", slack=self.slack)
 
 
+def split_rows(
+    dataset: LabelledCounts, fractions: tuple[float, float, float], seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Row indices of (train, valid, test): the dataset's own split when prepared, else a seeded split
+    stratified by cell type."""
+    if dataset.split is not None:
+        return tuple(np.flatnonzero(dataset.split == name) for name in SPLITS)
+    cell_types = np.asarray(dataset.labels[dataset.cell_type_key]).astype(str)
+    return stratified_split(cell_types, fractions, seed)
+
+
 class ScrnaImputationTask(Task):
     """Impute held-out entries of scRNA-seq count profiles (subclasses supply `read_dataset`)."""
 
@@ -103,12 +114,7 @@ class ScrnaImputationTask(Task):
         return self.build(tiny_labelled_counts())
 
     def split_rows(self, dataset: LabelledCounts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        if dataset.split is not None:
-            train, valid, test = (np.flatnonzero(dataset.split == name) for name in SPLITS)
-        else:
-            cell_types = np.asarray(dataset.labels[dataset.cell_type_key]).astype(str)
-            train, valid, test = stratified_split(cell_types, self.fractions, self.split_seed)
-        return train, valid, test
+        return split_rows(dataset, self.fractions, self.split_seed)
 
     def evaluated_rows(self, rows: np.ndarray, stream: int) -> np.ndarray:
         """All rows of an evaluated split, or a seeded subsample of ``max_eval_cells`` of them."""

@@ -182,9 +182,12 @@ class CountsDiff(DiffusionMethod):
     def defaults(cls, profile: str, task: TaskInfo) -> dict[str, Any]:
         """The tables, in order: sampler by task kind, backbone by network, the task's own backbone presets
         (`TaskInfo.network_presets`), then this family's (SPEC sections 4 and 6)."""
-        # Denoising has no valid mask to pack the gene transformer's tokens by: it would attend over every
-        # gene, ~10x its imputation cost on pbmc; the MLP is the default there (docs/denoising.md).
-        network = "mlp" if task.kind == "denoising" else choose_network(tuple(task.sample_shape))
+        # Denoising and vector generation have no valid mask to pack the gene transformer's tokens by: it
+        # would attend over every gene (a pbmc_generate cell: ~2 h on 2 cores, against ~1 min for the MLP);
+        # the MLP is the default there (docs/denoising.md, docs/generation.md).
+        network = choose_network(tuple(task.sample_shape))
+        if task.kind == "denoising" or (task.kind == "generation" and network == "transformer"):
+            network = "mlp"
         values: dict[str, Any] = {"network": network, **SAMPLER_DEFAULTS[(data_kind(task, network), profile)]}
         if not task.condition_keys:
             values["guidance"] = None  # nothing to guide by

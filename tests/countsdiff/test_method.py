@@ -102,6 +102,8 @@ def test_methods_are_registered_with_the_right_roles_and_defaults():
     toy = TaskInfo("toy", "generation", 10, (10,), (), None)
     assert CountsDiff.defaults("quick", toy)["network"] == "mlp"
     assert CountsDiff.defaults("quick", toy)["n_steps"] == 200
+    genes = TaskInfo("pbmc_generate", "generation", 765, (765,), ("bulk_labels",), None)
+    assert CountsDiff.defaults("quick", genes)["network"] == "mlp"  # no valid mask to pack the transformer by
     digits = TaskInfo("digits", "generation", 64, (1, 8, 8), ("label",), 16)
     assert CountsDiff.defaults("paper", digits) | {"network": "unet", "n_steps": 1000, "guidance": 1.0} == (
         CountsDiff.defaults("paper", digits)
