@@ -22,9 +22,9 @@ import scipy.sparse as sp
 
 from countsbench.data import CountData, encode_categories
 from countsbench.registry import register_task
-from countsbench.task import Task, TaskData
+from countsbench.task import TaskData
 from countsbench.tasks.pbmc import read_pbmc68k
-from countsbench.tasks.scrna import LabelledCounts, tiny_labelled_counts
+from countsbench.tasks.scrna import LabelledCounts, LabelledCountsTask
 from countsbench.tasks.synthetic import AtlasSimulator
 
 #: Scored by default; both are minimised (metrics/mcv.py).
@@ -41,7 +41,7 @@ def mcv_split(counts: np.ndarray | sp.csr_matrix, p: float, seed: int) -> tuple[
     return train, x - train
 
 
-class McvDenoisingTask(Task):
+class McvDenoisingTask(LabelledCountsTask):
     """Denoise the MCV training counts of a labelled dataset (subclasses supply `read_dataset`)."""
 
     kind: ClassVar[str] = "denoising"
@@ -51,15 +51,6 @@ class McvDenoisingTask(Task):
     def __init__(self, train_fraction: float = 0.9, split_seed: int = 0) -> None:
         self.train_fraction = train_fraction
         self.split_seed = split_seed
-
-    def read_dataset(self, data_dir: Path) -> LabelledCounts:
-        raise NotImplementedError
-
-    def load(self, data_dir: Path) -> TaskData:
-        return self.build(self.read_dataset(data_dir))
-
-    def sample_dataset(self) -> TaskData:
-        return self.build(tiny_labelled_counts())
 
     def build(self, dataset: LabelledCounts) -> TaskData:
         train, test = mcv_split(dataset.counts, self.train_fraction, self.split_seed)

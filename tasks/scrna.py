@@ -88,7 +88,24 @@ def split_rows(
     return stratified_split(cell_types, fractions, seed)
 
 
-class ScrnaImputationTask(Task):
+class LabelledCountsTask(Task):
+    """A task built from one labelled count dataset: subclasses read it (`read_dataset`) and turn it into
+    the task's splits (`build`); `sample_dataset` builds the same from a tiny simulated dataset."""
+
+    def read_dataset(self, data_dir: Path) -> LabelledCounts:
+        raise NotImplementedError
+
+    def build(self, dataset: LabelledCounts) -> TaskData:
+        raise NotImplementedError
+
+    def load(self, data_dir: Path) -> TaskData:
+        return self.build(self.read_dataset(data_dir))
+
+    def sample_dataset(self) -> TaskData:
+        return self.build(tiny_labelled_counts())
+
+
+class ScrnaImputationTask(LabelledCountsTask):
     """Impute held-out entries of scRNA-seq count profiles (subclasses supply `read_dataset`)."""
 
     kind: ClassVar[str] = "imputation"
@@ -103,15 +120,6 @@ class ScrnaImputationTask(Task):
         self.split_seed = split_seed
         self.mask_seed = mask_seed
         self.max_eval_cells = max_eval_cells
-
-    def read_dataset(self, data_dir: Path) -> LabelledCounts:
-        raise NotImplementedError
-
-    def load(self, data_dir: Path) -> TaskData:
-        return self.build(self.read_dataset(data_dir))
-
-    def sample_dataset(self) -> TaskData:
-        return self.build(tiny_labelled_counts())
 
     def split_rows(self, dataset: LabelledCounts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return split_rows(dataset, self.fractions, self.split_seed)

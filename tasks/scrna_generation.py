@@ -24,9 +24,9 @@ import numpy as np
 
 from countsbench.data import CountData, encode_categories
 from countsbench.registry import register_task
-from countsbench.task import Task, TaskData
+from countsbench.task import TaskData
 from countsbench.tasks.pbmc import read_pbmc68k
-from countsbench.tasks.scrna import SPLITS, LabelledCounts, split_rows, tiny_labelled_counts
+from countsbench.tasks.scrna import SPLITS, LabelledCounts, LabelledCountsTask, split_rows
 from countsbench.tasks.synthetic import AtlasSimulator
 
 #: Scored by every run (under a second on pbmc). Per-gene metrics (``marginal_wasserstein``, ``marginal_mmd``)
@@ -62,7 +62,7 @@ SCRNA_GENERATION_HEADLINE = (
 )
 
 
-class ScrnaGenerationTask(Task):
+class ScrnaGenerationTask(LabelledCountsTask):
     """Generate the test split's number of cells of each cell type (subclasses supply `read_dataset`)."""
 
     kind: ClassVar[str] = "generation"
@@ -72,15 +72,6 @@ class ScrnaGenerationTask(Task):
 
     def __init__(self, split_seed: int = 0) -> None:
         self.split_seed = split_seed
-
-    def read_dataset(self, data_dir: Path) -> LabelledCounts:
-        raise NotImplementedError
-
-    def load(self, data_dir: Path) -> TaskData:
-        return self.build(self.read_dataset(data_dir))
-
-    def sample_dataset(self) -> TaskData:
-        return self.build(tiny_labelled_counts())
 
     def build(self, dataset: LabelledCounts) -> TaskData:
         rows = split_rows(dataset, self.fractions, self.split_seed)
