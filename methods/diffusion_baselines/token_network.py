@@ -1,7 +1,8 @@
 """The masked-diffusion MLP over count tokens (paper appendix D.1): tokens in, per-dimension class logits out.
 
-Its output layer has ``d * C`` units (C classes), so its hidden width is smaller than CountsDiff's to
-match parameter counts, as in the paper.
+Its output layer has ``d * C`` units with one class set shared by all features (C classes; fewer with
+per-feature classes, `count_classes`), so its hidden width is smaller than CountsDiff's to match
+parameter counts, as in the paper.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from countsbench.methods.countsdiff.embeddings import ConditionEmbedding, TimeEm
 
 
 class TokenMLP(nn.Module):
-    """``logits (B, d, C) = MLP([token embeddings (B, d * e), time + condition embedding])``.
+    """``logits (B, n_outputs) = MLP([token embeddings (B, d * e), time + condition embedding])``, flat as
+    `CountClasses` lays them out (``n_outputs = d * C`` for shared classes).
 
-    Token ids are ``0..C-1`` (counts) and ``C`` (the mask token).
+    Token ids are ``0..C-1`` (counts, C = the largest training count + 1) and ``C`` (the mask token).
     """
 
     def __init__(
@@ -29,6 +31,7 @@ class TokenMLP(nn.Module):
         n_layers: int = 3,
         token_dim: int = 4,
         time_dim: int = 64,
+        n_outputs: int | None = None,
     ) -> None:
         super().__init__()
         self.n_features, self.n_classes = n_features, n_classes
@@ -40,7 +43,7 @@ class TokenMLP(nn.Module):
         for _ in range(n_layers):
             layers += [nn.Linear(width, hidden), nn.SiLU()]
             width = hidden
-        layers.append(nn.Linear(width, n_features * n_classes))
+        layers.append(nn.Linear(width, n_features * n_classes if n_outputs is None else n_outputs))
         self.net = nn.Sequential(*layers)
 
     @property
@@ -50,4 +53,4 @@ class TokenMLP(nn.Module):
     def forward(self, tokens: Tensor, t: Tensor, codes: Tensor, keep: Tensor) -> Tensor:
         context = self.time(t) + self.conditions(codes, keep).sum(dim=1)
         h = torch.cat([self.tokens(tokens).flatten(1), context], dim=1)
-        return self.net(h).view(-1, self.n_features, self.n_classes)
+        return self.net(h)

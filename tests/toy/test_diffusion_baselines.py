@@ -22,14 +22,19 @@ def toy():
     return ToyNegativeBinomialTask().sample_dataset()
 
 
-@pytest.mark.parametrize("cls", [GaussianDDPM, MDLM, ReMDM])
-def test_sampler_returns_counts_and_is_seeded(cls, toy, tmp_path) -> None:
+@pytest.mark.parametrize(
+    ("cls", "options"),
+    [(GaussianDDPM, {}), (MDLM, {}), (ReMDM, {}), (MDLM, {"count_classes": "per_feature"})],
+)
+def test_sampler_returns_counts_and_is_seeded(cls, options, toy, tmp_path) -> None:
     torch.set_num_threads(1)
-    method = cls(**TINY)
+    method = cls(**TINY, **options)
     method.fit(toy.train, toy.valid, RunContext(seed=1))
     samples = method.sample(50, None, RunContext(seed=2))
     assert samples.shape == (50, 10) and samples.dtype == np.int64 and samples.min() >= 0
     assert samples.max() <= toy.train.max_count()  # x0 clipped at ln(1 + max) / tokens 0..C-1
+    if options:  # per-feature classes: no feature above its own training maximum
+        assert np.all(samples.max(axis=0) <= toy.train.dense().max(axis=0))
     assert np.array_equal(samples, method.sample(50, None, RunContext(seed=2)))
     method.save(tmp_path)
     again = cls.load(tmp_path).sample(50, None, RunContext(seed=2))
@@ -54,13 +59,13 @@ def test_repaint_imputation_keeps_observed_entries(cls) -> None:
 
 def test_masked_loss_divides_by_valid_positions() -> None:
     method = MDLM(**TINY)
-    method.spec, method.schedule = {"n_classes": 3}, "linear"
+    method.spec, method.schedule = {"n_features": 4, "n_classes": 3}, "linear"
 
     class Uniform(torch.nn.Module):
         mask_id = 3
 
         def forward(self, tokens, t, codes, keep):
-            return torch.zeros(tokens.shape + (3,))
+            return torch.zeros(tokens.shape[0], tokens.shape[1] * 3)
 
     x0 = torch.tensor([[0.0, 1.0, 2.0, 1.0]])
     valid = torch.tensor([[True, True, False, True]])
