@@ -64,7 +64,7 @@ LEARNING_CONFIGS = {
         "sample_steps": 20,
         "train_target_ratio": 0.3,
     },
-    "forest_diffusion": {"n_t": 10, "duplicate_K": 3, "n_estimators": 10, "feature_budget": None},
+    "forest_diffusion": {"n_t": 10, "duplicate_K": 5, "n_estimators": 30, "feature_budget": None},
     "scgpt": {
         "steps": 1500,
         "batch_size": 32,
