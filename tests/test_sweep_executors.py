@@ -14,7 +14,10 @@ from pathlib import Path
 import pytest
 
 from countsbench.cli import main
+from countsbench.executors.job import CellJob
+from countsbench.executors.pool import PoolExecutor
 from countsbench.results import ResultStore
+from countsbench.runner import CellRequest
 from countsbench.tracking import Tracker
 
 GRID = ["--methods", "zero,mean", "--tasks", "pbmc_mcar,pbmc_mnar", "--metrics", "rmse"]
@@ -153,3 +156,14 @@ def test_selection_on_the_validation_split(results_dir, test_plugin, capsys):
         main(["sweep", "--methods", "mean", "--tasks", "pbmc_mcar", "--select-on", "test"])
     assert main(["sweep", "--methods", "mean", "--tasks", "pbmc_mcar", "--select-on", "valid"]) == 2
     assert "needs --metric" in capsys.readouterr().err
+
+
+def test_a_pool_worker_runs_its_cell_without_runpy_warnings(results_dir, tmp_path):
+    """The exact command a pool worker runs; Python's warning that the entry module was already imported
+    (which every worker's log showed when the entry point was `countsbench.executors.job`) fails it."""
+    job = CellJob(CellRequest("zero", "pbmc_mcar"), str(results_dir), metrics=["rmse"])
+    outcome = tmp_path / "outcome.json"
+    done = subprocess.run(PoolExecutor.worker_command(job, outcome), capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "found in sys.modules" not in done.stderr
+    assert json.loads(outcome.read_text())["status"] == "ok"

@@ -1,14 +1,12 @@
 """A cell as a unit of work that any executor can run: the same `run_cell`, JSON only.
 
 Workers never touch MLflow (`track=False`); the driver ingests their results. `run_job` is what a
-pool subprocess or a Slurm/submitit job calls; ``python -m countsbench.executors.job JOB OUTCOME``
-is the pool's entry point.
+pool subprocess (`countsbench.executors.cell_process`, through `main`) or a Slurm/submitit job calls.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -59,7 +57,3 @@ def main(argv: list[str]) -> int:
     job_text, outcome_path = argv
     write_json_atomic(Path(outcome_path), run_job(CellJob.from_json(job_text)))
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

@@ -119,7 +119,7 @@ class PoolExecutor(Executor):
             outcome, log = stem.with_suffix(".outcome.json"), stem.with_suffix(".log")
             with log.open("w") as log_file:
                 process = subprocess.Popen(
-                    [sys.executable, "-m", "countsbench.executors.job", job.to_json(), str(outcome)],
+                    self.worker_command(job, outcome),
                     stdin=subprocess.DEVNULL,
                     stdout=log_file,
                     stderr=subprocess.STDOUT,
@@ -130,6 +130,11 @@ class PoolExecutor(Executor):
             self.handles.append(handle)
             started.append(handle)
         return started
+
+    @staticmethod
+    def worker_command(job: CellJob, outcome: Path) -> list[str]:
+        """The command a worker process runs: the job's cell, its result written to ``outcome``."""
+        return [sys.executable, "-m", "countsbench.executors.cell_process", job.to_json(), str(outcome)]
 
     def describe(self) -> str:
         where = f"{self.gpus} GPU(s)" if self.gpus else f"{self.threads} thread(s) each"
