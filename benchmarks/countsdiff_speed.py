@@ -17,8 +17,9 @@ step is timed interleaved with the others in one process, medians of ``--repeats
   tracemalloc), before and after one step (``torch.cuda.max_memory_allocated`` on CUDA).
 
 Variants: ``research``, ``countsbench`` (defaults: the committed leaderboards' numerics), and the
-options, off by default: ``+buckets`` (``micro_batches`` length buckets with gradient accumulation in
-training, ``sample_buckets`` in imputation) and ``+compile`` (``compile_model``). Imputation is one
+options, off by default (the quick transformer preset trains with ``micro_batches=2``): ``+buckets``
+(``micro_batches`` length buckets with gradient accumulation in training, ``sample_buckets`` in
+imputation) and ``+compile`` (``compile_model``). Imputation is one
 RePaint reverse step of a 512-row chunk under guidance 0.5 (both halves in one 1,024-row forward), per
 cell; ``reverse_over_forward`` is the step's time over its network forward's.
 

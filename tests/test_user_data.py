@@ -239,7 +239,7 @@ def test_list_params_shows_ranges_and_each_profiles_defaults(capsys):
         "range",
         "inference only",
     ]
-    assert rows["steps"][3:5] == ["1500", "100000"]  # the profiles differ
+    assert rows["steps"][3:5] == ["3000", "100000"]  # the profiles differ
     assert rows["n_samples"][3:5] == ["1", "5"]
     assert rows["dropout"][5] == "in [0, 1)"
     assert main(["list", "methods", "--params", "magic"]) == 0
