@@ -42,7 +42,7 @@ from countsbench.executors import make_executor
 from countsbench.executors.driver import SweepSettings, run_sweep
 from countsbench.executors.planning import plan_cells
 from countsbench.executors.progress import Progress
-from countsbench.leaderboards.export import _kept_notes, markdown_table
+from countsbench.leaderboards.export import kept_notes, markdown_table
 from countsbench.leaderboards.table import task_leaderboard
 from countsbench.registry import REGISTRY
 from countsbench.runner import CellRequest
@@ -339,7 +339,7 @@ def render(stage1, main, grids, sweep, results_dir: Path, out: Path, command: st
     text += "\n## Settings\n\n```json\n" + json.dumps({**example["config"], **extra}, indent=1, sort_keys=True)
     text += "\n```\n"
     path = out / "digits.md"
-    path.write_text(text + _kept_notes(path))
+    path.write_text(text + kept_notes(path))
     return path
 
 

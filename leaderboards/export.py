@@ -8,8 +8,9 @@ below it, and a data format has every metric.
 
 `export_task` writes ``<task>.md``, ``<task>.csv``, ``<task>.html`` and ``<task>.png`` (the bar plots)
 into a directory; `countsbench leaderboard --export leaderboards/` regenerates the committed snapshots.
-Hand-written notes (how the runs were made, a reading of the table) go below `NOTES_MARKER` in the
-Markdown file: a re-export replaces the tables and keeps them.
+Hand-written notes (how the runs were made, a reading of the table) go below `NOTES_MARKER`, which every
+export writes at the end of the Markdown file: a re-export replaces the tables and keeps the notes, and it
+refuses (before writing anything) to overwrite a page that has lost the marker, whose notes it would drop.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
+from countsbench.config import ConfigError
 from countsbench.leaderboards import scaling, significance
 from countsbench.leaderboards.table import Leaderboard
 
@@ -176,12 +178,12 @@ def export_task(board: Leaderboard, directory: Path) -> list[Path]:
     from countsbench.leaderboards.plots import bar_plots
 
     directory = Path(directory)
+    markdown_path = directory / f"{board.task}.md"
+    notes = kept_notes(markdown_path)
     directory.mkdir(parents=True, exist_ok=True)
     plot = directory / f"{board.task}.png"
     bar_plots(board, plot)
     written = [plot]
-    markdown_path = directory / f"{board.task}.md"
-    notes = _kept_notes(markdown_path)
     for suffix, text in (
         ("md", markdown(board) + notes),
         ("csv", csv_text(board)),
@@ -193,10 +195,17 @@ def export_task(board: Leaderboard, directory: Path) -> list[Path]:
     return written
 
 
-def _kept_notes(path: Path) -> str:
-    """The marker and the notes after it in an earlier export of ``path`` ("" when there are none)."""
+def kept_notes(path: Path) -> str:
+    """The marker and the notes after it in an earlier export of ``path`` (just the marker for a new page).
+
+    A page without the marker cannot tell its notes from its tables, so it is not overwritten."""
     if not path.is_file():
-        return ""
+        return f"\n{NOTES_MARKER}\n"
     text = path.read_text()
     at = text.find(NOTES_MARKER)
-    return "" if at < 0 else "\n" + text[at:]
+    if at < 0:
+        raise ConfigError(
+            f"{path} has no notes marker, so re-exporting would drop any notes in it: put the line "
+            f"{NOTES_MARKER!r} above them (or delete the file) and export again"
+        )
+    return "\n" + text[at:]

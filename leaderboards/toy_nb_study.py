@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from countsbench.config import parse_assignments
-from countsbench.leaderboards.export import _kept_notes, markdown
+from countsbench.leaderboards.export import kept_notes, markdown
 from countsbench.leaderboards.table import Leaderboard, build_leaderboard
 from countsbench.registry import REGISTRY
 from countsbench.runner import CellRequest, run_cell
@@ -151,7 +151,7 @@ def render(results: list[dict], results_dir: Path, out: Path, command: str) -> P
     text += f"\nProduced by `{command}` (quick profile, CPU).\n\nResolved configurations:\n\n```json\n"
     text += json.dumps(configs, indent=1, sort_keys=True) + "\n```\n"
     path = out / "toy_nb.md"
-    path.write_text(text + _kept_notes(path))  # the hand-written reading below the marker survives
+    path.write_text(text + kept_notes(path))  # the hand-written reading below the marker survives
     return path
 
 

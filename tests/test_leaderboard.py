@@ -240,11 +240,25 @@ def test_reexport_keeps_notes_below_the_marker(board, tmp_path):
     from countsbench.leaderboards.export import NOTES_MARKER
 
     (path,) = [p for p in export_task(board, tmp_path) if p.suffix == ".md"]
-    path.write_text(path.read_text().replace("| zero |", "| stale |") + f"\n{NOTES_MARKER}\n\nCountsDiff wins here.\n")
+    path.write_text(path.read_text().replace("| zero |", "| stale |") + "\nCountsDiff wins here.\n")
     export_task(board, tmp_path)
     text = path.read_text()
     assert "| stale |" not in text and "| zero |" in text  # the table is rebuilt
     assert text.count(NOTES_MARKER) == 1 and text.endswith("CountsDiff wins here.\n")
+
+
+def test_a_new_page_ends_with_the_marker_and_a_page_without_it_is_not_overwritten(board, tmp_path):
+    from countsbench.config import ConfigError
+    from countsbench.leaderboards.export import NOTES_MARKER
+
+    (path,) = [p for p in export_task(board, tmp_path) if p.suffix == ".md"]
+    assert path.read_text().rstrip().endswith(NOTES_MARKER)  # where a reading goes
+    hand_written = path.read_text().replace(NOTES_MARKER, "## Reading\n\nCountsDiff wins here.")
+    path.write_text(hand_written)
+    (tmp_path / "pbmc_mcar.png").unlink()
+    with pytest.raises(ConfigError, match="no notes marker"):
+        export_task(board, tmp_path)
+    assert path.read_text() == hand_written and not (tmp_path / "pbmc_mcar.png").exists()  # nothing written
 
 
 def test_leaderboard_export_command(logged, monkeypatch, tmp_path, capsys):
@@ -358,3 +372,27 @@ def test_terminal_table_splits_columns_and_keeps_names_whole(board, monkeypatch)
         assert sum(f"│ {variant} " in line for line in lines) == len(blocks)
     columns = " ".join(lines)
     assert all(label in columns for label in ("spearman ↑", "scaled score", "sampling s", "params"))
+
+
+def test_every_committed_page_keeps_its_notes_on_regeneration():
+    from countsbench.leaderboards.export import NOTES_MARKER, kept_notes
+
+    pages = sorted((Path(__file__).resolve().parents[1] / "leaderboards").glob("*.md"))
+    assert len(pages) >= 9
+    for page in pages:
+        assert page.read_text().count(NOTES_MARKER) == 1, page.name
+        assert len(kept_notes(page).strip()) > len(NOTES_MARKER), page.name  # a reading below it
+
+
+def test_export_command_refuses_a_page_without_the_marker_before_writing(logged, monkeypatch, tmp_path, capsys):
+    from countsbench.cli import main
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    out = tmp_path / "lb"
+    out.mkdir()
+    (out / "pbmc_mcar.md").write_text("# my page\n\n## Reading\n\nhand-written\n")
+    assert main(["leaderboard", "--export", str(out), "--results-dir", str(logged)]) != 0
+    err = capsys.readouterr().err
+    assert "no notes marker" in err and len(err.strip().splitlines()) == 1
+    assert sorted(p.name for p in out.iterdir()) == ["pbmc_mcar.md"]  # nothing written
+    assert (out / "pbmc_mcar.md").read_text().endswith("hand-written\n")

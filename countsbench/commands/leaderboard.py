@@ -63,7 +63,15 @@ def column_choice(args: argparse.Namespace) -> str | list[str]:
 
 
 def main(args: argparse.Namespace) -> int:
-    from countsbench.leaderboards import delimited_text, export_task, html_page, json_text, markdown, task_leaderboard
+    from countsbench.leaderboards import (
+        delimited_text,
+        export_task,
+        html_page,
+        json_text,
+        kept_notes,
+        markdown,
+        task_leaderboard,
+    )
 
     for task in args.task:
         REGISTRY.tasks.get(task)  # unknown names fail with the known ones
@@ -77,6 +85,9 @@ def main(args: argparse.Namespace) -> int:
     if not tasks:
         print(f"countsbench: no runs recorded in {args.results_dir}", file=sys.stderr)
         return 1
+    if args.export is not None:
+        for task in tasks:  # refuse before any page is written, not after some
+            kept_notes(Path(args.export) / f"{task}.md")
     status = 0
     for task in tasks:
         board = task_leaderboard(task, args.results_dir)
