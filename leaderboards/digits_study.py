@@ -243,6 +243,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="cells run at once (the sweep's process pool)")
     args = parser.parse_args(argv)
     REGISTRY.load_all()
+    kept_notes(args.out / "digits.md")  # a page that would lose its notes fails now, not after the runs
     extra = parse_assignments(args.set)
     first, *others = args.seeds
     # Stage 1: the grid on the first seed, plus, on the other seeds, one fixed cell per schedule so that

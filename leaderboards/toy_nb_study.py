@@ -166,6 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     REGISTRY.load_all()
     for method in args.methods:
         REGISTRY.check_supports(method, TASK)
+    kept_notes(args.out / "toy_nb.md")  # a page that would lose its notes fails now, not after the runs
     results = run_grid(args.methods, args.seeds, method_overrides(args.set, args.methods), args.results_dir)
     command = "python -m countsbench.leaderboards.toy_nb_study " + " ".join(argv if argv is not None else sys.argv[1:])
     print(render(results, args.results_dir, args.out, command.strip()))
