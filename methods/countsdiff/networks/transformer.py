@@ -22,6 +22,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from countsbench.methods.countsdiff.embeddings import ConditionEmbedding, TimeEmbedding
+from countsbench.methods.countsdiff.networks.lane_dropout import LaneDropout
 
 
 class EncoderLayer(nn.Module):
@@ -35,9 +36,9 @@ class EncoderLayer(nn.Module):
         self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
         self.qkv, self.proj = nn.Linear(dim, 3 * dim), nn.Linear(dim, dim)
         self.ff = nn.Sequential(
-            nn.Linear(dim, ff_mult * dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(ff_mult * dim, dim)
+            nn.Linear(dim, ff_mult * dim), nn.GELU(), LaneDropout(dropout), nn.Linear(ff_mult * dim, dim)
         )
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = LaneDropout(dropout)
 
     def forward(self, x: Tensor, attend: Tensor | None) -> Tensor:
         batch, length, dim = x.shape
