@@ -63,15 +63,8 @@ def column_choice(args: argparse.Namespace) -> str | list[str]:
 
 
 def main(args: argparse.Namespace) -> int:
-    from countsbench.leaderboards import (
-        delimited_text,
-        export_task,
-        html_page,
-        json_text,
-        kept_notes,
-        markdown,
-        task_leaderboard,
-    )
+    from countsbench.leaderboards import delimited_text, export_task, html_page, json_text, markdown, task_leaderboard
+    from countsbench.leaderboards.export import kept_notes
 
     for task in args.task:
         REGISTRY.tasks.get(task)  # unknown names fail with the known ones
