@@ -1,14 +1,6 @@
 """Leaderboards: MLflow runs of a task turned into tables, exports and plots (and committed snapshots)."""
 
-from countsbench.leaderboards.export import (
-    csv_text,
-    delimited_text,
-    export_task,
-    html_page,
-    json_text,
-    kept_notes,
-    markdown,
-)
+from countsbench.leaderboards.export import csv_text, delimited_text, export_task, html_page, json_text, markdown
 from countsbench.leaderboards.table import Leaderboard, Row, build_leaderboard, task_leaderboard
 
 __all__ = [
@@ -20,7 +12,6 @@ __all__ = [
     "export_task",
     "html_page",
     "json_text",
-    "kept_notes",
     "markdown",
     "task_leaderboard",
 ]

@@ -1,5 +1,5 @@
-"""Dropout whose keep mask comes from 16-bit lanes of 64-bit random words: `nn.Dropout`'s operation at
-about half its CPU cost.
+"""Dropout whose keep mask comes from 16-bit lanes of 64-bit random words: `nn.Dropout`'s operation,
+cheaper on the CPU (a 5% shorter paper-network training step; docs/performance.md).
 
 torch's CPU ``bernoulli_`` (behind `nn.Dropout`) costs ~5-6 ns an element on a 2-core CPU, 8x a multiply,
 and was 19% of the bucketed paper-network training step (docs/performance.md). Here one ``random_`` int64
