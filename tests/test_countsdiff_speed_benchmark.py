@@ -23,6 +23,7 @@ VARIANT_KEYS = {
     "speedup_vs_research",
     "flop_bound_multiple",
     "executed_flop_multiple",
+    "kernel_bound_multiple",
     "memory",
 }
 
@@ -45,6 +46,7 @@ def test_smoke_mode_writes_every_case_with_both_ratios_and_memory(tmp_path):
     assert report["smoke"] and "load average" in report["machine_load"]["before"]["uptime"]
     assert report["data"]["genes"] == 64 and report["data"]["valid_genes_per_cell"]["max"] <= 64
     assert report["matmul"]["flops_per_cpu_s"] > 0
+    assert report["attention"]["train"]["flops_per_cpu_s"] > 0 and report["attention"]["inference"]["shape"]
     for check in report["flop_counter_check"].values():  # the formula agrees with torch's counter
         assert abs(check["counter_over_formula"] - 1) < 0.05
     assert {"train_b64_shipped/countsbench", "train_b64_shipped/countsbench+buckets"} <= set(report["profiles"])
@@ -61,7 +63,7 @@ def test_smoke_mode_writes_every_case_with_both_ratios_and_memory(tmp_path):
         assert "countsbench+buckets" in names
         for row in case["variants"]:
             assert set(row) >= VARIANT_KEYS, f"{case['case']}/{row['variant']} lacks {VARIANT_KEYS - set(row)}"
-            assert row["step_s"] >= 0 and row["useful_gflops"] > 0
+            assert row["step_s"] >= 0 and row["useful_gflops"] > 0 and row["kernel_bound_multiple"] > 0
             assert row["executed_gflops"] >= row["useful_gflops"] * (1 - 1e-9)  # padding only adds work
             assert row["memory"]["peak_rss_mb"] >= row["memory"]["rss_before_step_mb"] > 0
             research = "research" in names
