@@ -13,6 +13,8 @@ step is timed interleaved with the others in one process, medians of ``--repeats
   throughput, measured in the same run; `speed_flops`), and ``executed_flop_multiple`` over the FLOPs of
   the padded shapes the variant actually runs; the formula is cross-checked with
   ``torch.utils.flop_counter.FlopCounterMode`` (math attention, where every product is visible to it);
+- ``kernel_bound_multiple``: step time over its linear FLOPs at the matmul rate plus its attention FLOPs
+  at the rate PyTorch's attention kernel measures in the same run (`speed_flops.attention_throughput`);
 - peak memory: ``ru_maxrss`` of a fresh subprocess per variant (torch allocations are invisible to
   tracemalloc), before and after one step (``torch.cuda.max_memory_allocated`` on CUDA).
 
@@ -49,7 +51,14 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from benchmarks.research_transformer import ResearchTransformer  # noqa: E402
-from benchmarks.speed_flops import bucket_lengths, matmul_throughput, step_flops  # noqa: E402
+from benchmarks.speed_flops import (  # noqa: E402
+    attention_flops,
+    attention_throughput,
+    bucket_lengths,
+    linear_flops,
+    matmul_throughput,
+    step_flops,
+)
 from countsbench.context import RunContext, resolve_device  # noqa: E402
 from countsbench.data import CountData  # noqa: E402
 from countsbench.methods.countsdiff import CountsDiff  # noqa: E402
@@ -96,7 +105,9 @@ RESEARCH, DEFAULT = Variant("research", research=True), Variant("countsbench")
 def cases(smoke: bool) -> list[Case]:
     """The benchmark's cases; the smoke run leaves out the compiled variants (compiling takes minutes)."""
     small, large = (8, 16) if smoke else (64, 512)
-    b64, b512 = (2, 4) if smoke else (4, 8)
+    # buckets of 4 (batch 64) and 8 rows (batch 512, and 8 cells = 16 guided rows in imputation): the
+    # fastest on this 2-core CPU of 4-32 rows (docs/performance.md); activations of a few rows stay in cache
+    b64, b512 = (2, 4) if smoke else (16, 64)
     compiled = () if smoke else (Variant("countsbench+compile", compile=True),)
     over = "needs about 27 GB with attention dropout's materialised L x L weights (issue 17), over this machine's 24"
     return [
@@ -139,7 +150,7 @@ def cases(smoke: bool) -> list[Case]:
             large,
             0.1,
             0.1,
-            (RESEARCH, DEFAULT, Variant("countsbench+buckets", buckets=b64), *compiled),
+            (RESEARCH, DEFAULT, Variant("countsbench+buckets", buckets=b512), *compiled),
         ),
     ]
 
@@ -312,7 +323,51 @@ def timed(fn: Callable[[], object], device: str) -> tuple[float, float]:
     return _clock(device) - cpu, time.perf_counter() - wall
 
 
-def run_case(case: Case, network: Network, splits, ctx: RunContext, repeats: int, throughput: float) -> dict:
+@dataclass(frozen=True)
+class Rates:
+    """This machine's measured FLOPs per second: matmul (the bound) and attention in training / inference."""
+
+    matmul: float
+    attention_train: float
+    attention_inference: float
+
+    def kernel_seconds(self, lengths: list[int], network: Network, training: bool) -> float:
+        """A step's useful linear FLOPs at the matmul rate plus its attention FLOPs at the attention rate."""
+        dim, layers = network.dim, network.n_layers
+        attention = self.attention_train if training else self.attention_inference
+        return (
+            step_flops(lengths, dim, layers, training, linear_flops) / self.matmul
+            + step_flops(lengths, dim, layers, training, attention_flops) / attention
+        )
+
+
+def measure_rates(network: Network, splits, smoke: bool, ctx: RunContext) -> tuple[Rates, dict]:
+    """`Rates` of this machine and their report: the matmul shapes of the paper network and the 1024
+    cube (the best one is the bound), attention on 16 rows of the median training cell's length; on
+    the run's device, in bf16 where the steps run under bf16 autocast (CUDA)."""
+    dtype = torch.bfloat16 if ctx.mixed_precision else torch.float32
+    matmul = matmul_throughput(
+        [(4096, 64, 256), (4096, 256, 64), (4096, 64, 192), (512, 512, 512)]
+        if smoke
+        else [(30_000, 64, 256), (30_000, 256, 64), (30_000, 64, 192), (1024, 1024, 1024)],
+        device=ctx.device,
+        dtype=dtype,
+    )
+    train = splits[0]
+    length = 1 + len(train.condition_keys) + int(np.median(train.valid_mask().sum(axis=1)))
+    attention = {
+        kind: attention_throughput(
+            16, length, network.n_heads, network.dim, kind == "train", device=ctx.device, dtype=dtype
+        )
+        for kind in ("train", "inference")
+    }
+    rates = Rates(
+        matmul["flops_per_cpu_s"], attention["train"]["flops_per_cpu_s"], attention["inference"]["flops_per_cpu_s"]
+    )
+    return rates, {"matmul": matmul, "attention": attention}
+
+
+def run_case(case: Case, network: Network, splits, ctx: RunContext, repeats: int, rates: Rates) -> dict:
     """Every variant's step, interleaved, ``repeats`` times after one warm-up each."""
     runners = {v.name: make_runner(case, v, network, splits, ctx) for v in case.variants}
     records: dict[str, dict[str, list[float]]] = {name: {} for name in runners}
@@ -333,6 +388,7 @@ def run_case(case: Case, network: Network, splits, ctx: RunContext, repeats: int
             record.setdefault("executed_flops", []).append(
                 step_flops(executed, network.dim, network.n_layers, runner.training)
             )
+            record.setdefault("kernel_s", []).append(rates.kernel_seconds(useful, network, runner.training))
             if runner.forward_seconds is not None:
                 record.setdefault("forward_s", []).append(runner.forward_seconds())
     research = statistics.median(records["research"]["step_s"]) if "research" in records else None
@@ -340,8 +396,9 @@ def run_case(case: Case, network: Network, splits, ctx: RunContext, repeats: int
     for variant in case.variants:
         record, runner = records[variant.name], runners[variant.name]
         step = statistics.median(record["step_s"])
-        bound = [s * throughput / f for s, f in zip(record["step_s"], record["useful_flops"], strict=True)]
-        executed = [s * throughput / f for s, f in zip(record["step_s"], record["executed_flops"], strict=True)]
+        bound = [s * rates.matmul / f for s, f in zip(record["step_s"], record["useful_flops"], strict=True)]
+        executed = [s * rates.matmul / f for s, f in zip(record["step_s"], record["executed_flops"], strict=True)]
+        kernel = [s / k for s, k in zip(record["step_s"], record["kernel_s"], strict=True)]
         row = {
             "variant": variant.name,
             "options": asdict(variant),
@@ -356,6 +413,7 @@ def run_case(case: Case, network: Network, splits, ctx: RunContext, repeats: int
             "speedup_vs_research": None if research is None else research / step,
             "flop_bound_multiple": statistics.median(bound),
             "executed_flop_multiple": statistics.median(executed),
+            "kernel_bound_multiple": statistics.median(kernel),
         }
         if "forward_s" in record:
             forward = statistics.median(record["forward_s"])
@@ -519,16 +577,12 @@ def main(argv: list[str] | None = None) -> None:
     memory = args.memory or ("in-process" if args.smoke else "subprocess")
     load_before = machine_load()
     splits = pbmc_splits(network)
-    throughput = matmul_throughput(
-        [(4096, 64, 256), (4096, 256, 64), (4096, 64, 192), (512, 512, 512)]
-        if args.smoke
-        else [(30_000, 64, 256), (30_000, 256, 64), (30_000, 64, 192), (1024, 1024, 1024)]
-    )
+    rates, measured_rates = measure_rates(network, splits, args.smoke, ctx)
     results = []
     for case in all_cases.values():
         if args.only and case.name not in args.only:
             continue
-        result = run_case(case, network, splits, ctx, args.repeats, throughput["flops_per_cpu_s"])
+        result = run_case(case, network, splits, ctx, args.repeats, rates)
         for row, variant in zip(result["variants"], case.variants, strict=True):
             if memory == "subprocess":
                 row["memory"] = measure_memory(case, variant, args)
@@ -562,7 +616,7 @@ def main(argv: list[str] | None = None) -> None:
                 "max": int(counts.max()),
             },
         },
-        "matmul": throughput,
+        **measured_rates,
         "flop_counter_check": flop_counter_check(network, splits, ctx),
         "profiles": {} if args.no_profile else profiles(network, splits, ctx, args.smoke),
         "results": results,
