@@ -104,7 +104,9 @@ class CountsDiff(DiffusionMethod):
     Speed options (issue 17; default off, they change a fixed seed's floating-point results):
     ``micro_batches`` trains each batch as K length buckets with gradient accumulation, ``sample_buckets``
     evaluates each sampling chunk as K length buckets, ``compile_model`` runs the backbone through
-    ``torch.compile`` (benchmarks/countsdiff_speed.py measures each)."""
+    ``torch.compile`` (benchmarks/countsdiff_speed.py measures each). On a CPU, buckets of 4-8 cells
+    were fastest for the paper network (e.g. ``micro_batches=64`` at batch 512; ``sample_buckets=32``
+    for the default 256-row chunks): their activations stay in cache (docs/performance.md)."""
 
     streams = Streams(init=0, batches=1, times=2, noise=3, sampling=4)
     #: Defaults of this family per profile, over the task-kind tables (Blackout samples on its own grid).
