@@ -25,6 +25,7 @@ from countsbench.methods.countsdiff.posterior_mean import posterior_mean_intensi
 from countsbench.methods.countsdiff.rates import RateModel
 from countsbench.methods.countsdiff.sampler import n_evaluations, reverse_process
 from countsbench.methods.countsdiff.schedules import AlphaSchedule, make_schedule
+from countsbench.methods.diffusion.buckets import bucket_count
 from countsbench.methods.diffusion.method import DiffusionMethod
 from countsbench.methods.diffusion.sampling import Rows
 from countsbench.methods.diffusion.training import Loss, Streams
@@ -63,7 +64,18 @@ NETWORK_PRESETS: dict[tuple[str, str], dict[str, Any]] = {
         "ema_decay": 0.999,
         "output_scale": True,  # a small network learns the large counts of high genes in minutes (see report)
     },
-    ("transformer", "paper"): {"dim": 64, "n_heads": 4, "n_layers": 3, "steps": 100_000, "batch_size": 512},
+    ("transformer", "paper"): {
+        "dim": 64,
+        "n_heads": 4,
+        "n_layers": 3,
+        "steps": 100_000,
+        "batch_size": 512,
+        # length buckets of 8 cells on a CPU, none on a GPU (`bucket_count`): the same expected gradient;
+        # a step 4.1x faster without attention dropout, and as shipped in 1.5 GB where one bucket needs
+        # ~27 GB (benchmarks/results/countsdiff_speed.json)
+        "micro_batches": "auto",
+        "sample_buckets": "auto",
+    },
     ("unet", "quick"): {  # digits in minutes on a loaded 2-core CPU
         "unet_channels": "16,32",
         "unet_layers_per_block": 1,
@@ -105,8 +117,8 @@ class CountsDiff(DiffusionMethod):
     ``micro_batches`` trains each batch as K length buckets with gradient accumulation, ``sample_buckets``
     evaluates each sampling chunk as K length buckets, ``compile_model`` runs the backbone through
     ``torch.compile`` (benchmarks/countsdiff_speed.py measures each). On a CPU, buckets of 4-8 cells
-    were fastest for the paper network (e.g. ``micro_batches=64`` at batch 512; ``sample_buckets=32``
-    for the default 256-row chunks): their activations stay in cache (docs/performance.md)."""
+    were fastest for the paper network, whose activations then stay in cache (docs/performance.md);
+    ``"auto"`` (the paper transformer preset) takes 8 cells a bucket on a CPU and one bucket on a GPU."""
 
     streams = Streams(init=0, batches=1, times=2, noise=3, sampling=4)
     #: Defaults of this family per profile, over the task-kind tables (Blackout samples on its own grid).
@@ -155,7 +167,7 @@ class CountsDiff(DiffusionMethod):
         weight_decay: float = 0.0,
         cond_drop_prob: float = 0.2,
         checkpoint_every: int = 500,
-        micro_batches: int = 1,
+        micro_batches: int | Literal["auto"] = 1,
         compile_model: bool = False,
         n_steps: int = 20,
         time_spacing: Literal["time", "alpha"] = "time",
@@ -167,12 +179,11 @@ class CountsDiff(DiffusionMethod):
         repaint_jump: int = 0,
         n_samples: int = 1,
         sample_batch_size: int = 256,
-        sample_buckets: int = 1,
+        sample_buckets: int | Literal["auto"] = 1,
     ) -> None:
         super().__init__()
         for name, value in (("micro_batches", micro_batches), ("sample_buckets", sample_buckets)):
-            if value < 1:
-                raise ValueError(f"{name} must be >= 1, got {value}")
+            bucket_count(value, 1, "cpu", name)  # fail early on an invalid setting
         self.sampler_grid()  # fail early on an impossible grid
         Attrition(attrition, eta)  # ... and on an invalid attrition
 

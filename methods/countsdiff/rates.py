@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from countsbench.methods.countsdiff.denoiser import Denoiser
-from countsbench.methods.diffusion.buckets import length_buckets
+from countsbench.methods.diffusion.buckets import BucketSetting, bucket_count, length_buckets
 from countsbench.methods.diffusion.guidance import Guidance, guided_rates, tiled
 
 
@@ -32,7 +32,7 @@ class RateModel:
     reverse process (tiled codes and valid mask, the backbone's token layout, guidance's ``keep``) is
     built on the first call, so a step tiles only ``x`` and the time and does not sync with the device.
     ``buckets = K > 1`` (an option) evaluates the rows as K length buckets (`length_buckets`), each padded
-    only to its own longest row: the same rates up to floating-point rounding.
+    only to its own longest row: the same rates up to floating-point rounding (``"auto"``: `bucket_count`).
     """
 
     def __init__(
@@ -42,7 +42,7 @@ class RateModel:
         valid: Tensor | None,
         guidance: float | None,
         autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
-        buckets: int = 1,
+        buckets: BucketSetting = 1,
     ) -> None:
         self.denoiser, self.codes, self.valid, self.autocast = denoiser, codes, valid, autocast
         self.guidance = Guidance(codes, guidance)
@@ -52,7 +52,8 @@ class RateModel:
     def _build_parts(self, batch: int, device: torch.device) -> list[_Part]:
         repeats = self.guidance.passes
         codes = self.codes if self.codes is not None else torch.zeros(batch, 0, dtype=torch.long, device=device)
-        groups = [None] if self.buckets == 1 else length_buckets(self.valid, batch, self.buckets, device)
+        n_buckets = bucket_count(self.buckets, batch, device, "sample_buckets")
+        groups = [None] if n_buckets == 1 else length_buckets(self.valid, batch, n_buckets, device)
         layout = getattr(getattr(self.denoiser, "backbone", None), "layout", None)
         parts = []
         for rows in groups:

@@ -62,6 +62,8 @@ class DiffusionMethod(Method):
                 "n_train_steps",
                 "discrete_grid",
                 "repaint_repeats",
+                "micro_batches",  # or "auto" (a string: outside a numeric range)
+                "sample_buckets",
             ],
             AT_LEAST_ONE,
         ),

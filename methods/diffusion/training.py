@@ -9,10 +9,11 @@ exactly as an uninterrupted one.
 
 Speed (issue 17): a step does not wait for the device; losses stay on it and are read (and checked for
 finiteness) every ``log_every`` steps, at checkpoints and at the end. Options, default off because they
-change the floating-point results of a fixed seed: ``micro_batches = K`` runs each batch as K length
-buckets with gradient accumulation (`countsbench.methods.diffusion.buckets`; each bucket's loss weighted by its
-share of the rows, so a loss that is a mean over rows keeps its gradient) and ``compile_model`` runs
-the network's backbone through ``torch.compile``.
+change the floating-point results of a fixed seed: ``micro_batches = K`` (or ``"auto"``: 8 rows a
+bucket on a CPU, one on a GPU) runs each batch as K length buckets with gradient accumulation
+(`countsbench.methods.diffusion.buckets`; each bucket's loss weighted by its share of the rows, so a
+loss that is a mean over rows keeps its gradient) and ``compile_model`` runs the network's backbone
+through ``torch.compile``.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from countsbench.context import RunContext
-from countsbench.methods.diffusion.buckets import length_buckets
+from countsbench.methods.diffusion.buckets import BucketSetting, bucket_count, length_buckets
 from countsbench.methods.diffusion.compile import compile_backbone
 from countsbench.methods.diffusion.ema import EMA
 from countsbench.methods.diffusion.rows import TrainingRows
@@ -81,7 +82,7 @@ class TrainingConfig:
     cond_drop_prob: float = 0.2
     checkpoint_every: int = 500
     log_every: int = 25
-    micro_batches: int = 1
+    micro_batches: BucketSetting = 1  # or "auto" (`bucket_count`)
     compile_model: bool = False
 
 
@@ -100,8 +101,7 @@ class Trainer:
     ) -> None:
         self.model, self.loss, self.config, self.ctx = model.to(ctx.device), loss, config, ctx
         self.checkpoint, self.desc = checkpoint, desc
-        if config.micro_batches < 1:
-            raise ValueError(f"micro_batches must be >= 1, got {config.micro_batches}")
+        self.micro_batches = bucket_count(config.micro_batches, config.batch_size, ctx.device, "micro_batches")
         self.ema = EMA(self.model, config.ema_decay)
         if config.compile_model:
             compile_backbone(self.model, ctx.device, training=True)
@@ -127,7 +127,7 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = self.learning_rate(self.step)
         batch = TrainingBatch(x0, valid, codes, keep)
-        if config.micro_batches == 1:
+        if self.micro_batches == 1:
             with self.ctx.autocast():
                 loss = self.loss(self.model, batch, self.randomness)
             self.optimizer.zero_grad(set_to_none=True)
@@ -146,7 +146,7 @@ class Trainer:
         rows (the gradient of the full batch's mean loss); returns the weighted sum of the losses."""
         n = batch.x0.shape[0]
         total = torch.zeros((), device=batch.x0.device)
-        for rows in length_buckets(batch.valid, n, self.config.micro_batches, batch.x0.device):
+        for rows in length_buckets(batch.valid, n, self.micro_batches, batch.x0.device):
             part = TrainingBatch(
                 batch.x0[rows], None if batch.valid is None else batch.valid[rows], batch.codes[rows], batch.keep[rows]
             )

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from countsbench.config import ConfigError, coerce, hyperparameters
 from countsbench.context import RunContext, resolve_device
 from countsbench.data import CountData
 from countsbench.methods.countsdiff import CountsDiff
@@ -19,7 +20,7 @@ from countsbench.methods.countsdiff.networks.transformer import GeneTransformer
 from countsbench.methods.countsdiff.rates import RateModel
 from countsbench.methods.countsdiff.schedules import CosineSchedule
 from countsbench.methods.diffusion import transfer
-from countsbench.methods.diffusion.buckets import length_buckets
+from countsbench.methods.diffusion.buckets import CPU_BUCKET_ROWS, bucket_count, length_buckets
 from countsbench.methods.diffusion.compile import compile_backbone, compile_mode, compile_unavailable_reason
 from countsbench.methods.diffusion.ema import EMA
 from countsbench.methods.diffusion.rows import TrainingRows
@@ -110,6 +111,50 @@ def test_bucketed_training_runs_and_rejects_bad_settings():
         trainer_for(transformer_denoiser(), deterministic_loss, micro_batches=0)
     with pytest.raises(ValueError, match="micro_batches"):
         CountsDiff(micro_batches=0)
+
+
+def test_auto_buckets_are_eight_rows_on_a_cpu_and_one_on_a_gpu():
+    assert CPU_BUCKET_ROWS == 8
+    assert [bucket_count("auto", rows, "cpu") for rows in (1, 8, 9, 64, 512)] == [1, 1, 2, 8, 64]
+    assert bucket_count("auto", 512, "cuda") == bucket_count("auto", 512, torch.device("cuda", 0)) == 1
+    assert bucket_count(3, 512, "cuda") == 3  # a number is taken as given
+    for bad in (0, -2, 2.5, "fast", True):
+        with pytest.raises(ValueError, match="sample_buckets must be an integer >= 1 or 'auto'"):
+            bucket_count(bad, 8, "cpu", "sample_buckets")
+    known = hyperparameters(CountsDiff)  # what `--set micro_batches=...` accepts
+    assert coerce(known["micro_batches"], "auto") == "auto" and coerce(known["sample_buckets"], "4") == 4
+    with pytest.raises(ConfigError, match="micro_batches >= 1"):
+        coerce(known["micro_batches"], "0")
+
+
+def test_auto_micro_batches_train_in_buckets_of_eight_rows_on_a_cpu():
+    batch = ragged_batch(20)
+    calls: list[int] = []
+
+    def counting_loss(model, part, randomness):
+        calls.append(part.x0.shape[0])
+        return deterministic_loss(model, part, randomness)
+
+    full = transformer_denoiser()
+    deterministic_loss(full, batch, None).backward()
+    auto = transformer_denoiser()
+    trainer = trainer_for(auto, counting_loss, batch_size=20, micro_batches="auto")
+    assert trainer.micro_batches == 3
+    trainer.accumulate(batch)
+    assert sorted(calls) == [6, 7, 7]  # ceil(20 / 8) buckets
+    for a, b in zip(gradients(full), gradients(auto), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+    assert CountsDiff(micro_batches="auto", sample_buckets="auto").config["micro_batches"] == "auto"
+
+
+def test_auto_sample_buckets_evaluate_eight_cells_a_bucket_with_the_plain_rates():
+    model = transformer_denoiser().eval()
+    batch = ragged_batch(17)
+    x = torch.floor(batch.x0 / 3)
+    plain = RateModel(model, batch.codes, batch.valid, 0.5)(x, 0.4, 0.6)
+    rates = RateModel(model, batch.codes, batch.valid, 0.5, buckets="auto")
+    torch.testing.assert_close(rates(x, 0.4, 0.6), plain, rtol=1e-5, atol=1e-6)
+    assert [part.rows.numel() for part in rates._parts] == [6, 6, 5]
 
 
 def test_losses_are_read_in_one_sync_per_log_interval_and_a_nan_names_its_step():
