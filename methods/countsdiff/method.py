@@ -71,7 +71,7 @@ NETWORK_PRESETS: dict[tuple[str, str], dict[str, Any]] = {
         "steps": 100_000,
         "batch_size": 512,
         # length buckets of 8 cells on a CPU, none on a GPU (`bucket_count`): the same expected gradient;
-        # a step 4.1x faster without attention dropout, and as shipped in 1.5 GB where one bucket needs
+        # a step 4.1-4.5x faster without attention dropout, and as shipped in 1.2-1.5 GB where one bucket needs
         # ~27 GB (benchmarks/results/countsdiff_speed.json)
         "micro_batches": "auto",
         "sample_buckets": "auto",
