@@ -220,7 +220,7 @@ def fit(
     counts = _counts(adata, layer)
     labels = _labels(adata, keys)
     info = TaskInfo("user", "imputation", counts.shape[1], (counts.shape[1],), tuple(keys), None)
-    config = resolve_config(spec.cls, profile, spec.cls.defaults(profile, info), overrides or {})
+    config = resolve_config(spec.cls, profile, spec.cls.defaults_for(profile, info, overrides or {}), overrides or {})
     instance = spec.cls(**config)
     held_out = (
         np.random.default_rng(seed).random(counts.shape[0]) < VALID_FRACTION

@@ -81,6 +81,13 @@ class Method:
         """The profile's hyperparameter defaults for this task (override for task-dependent ones)."""
         return dict(cls.profiles.get(profile, {}))
 
+    @classmethod
+    def defaults_for(cls, profile: str, task: TaskInfo, overrides: Mapping[str, Any]) -> dict[str, Any]:
+        """`defaults` given the user's ``--set`` values: a method whose presets depend on one of its
+        hyperparameters (CountsDiff's ``network``) picks them by the user's value. The overrides
+        themselves are applied after, by `resolve_config`."""
+        return cls.defaults(profile, task)
+
     def needs_validation(self) -> bool:
         """Whether `fit` uses its ``valid`` split (tuning, early stopping). `countsbench fit` on a user's
         own data holds cells out for it only then; a method that never reads it trains on every cell."""

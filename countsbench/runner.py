@@ -169,6 +169,18 @@ def data_fingerprint(data: CountData) -> str:
     return h.hexdigest()
 
 
+def label_baseline(
+    cls: type, profile: str, info: TaskInfo, profile_defaults: Mapping[str, Any], overrides: Mapping[str, Any]
+) -> dict[str, Any]:
+    """What a cell's variant label is the difference from: the profile's config under the presets the
+    overrides chose (`Method.defaults_for`), with each overridden key at its plain profile value, so the
+    label names the user's ``--set`` values only (``countsdiff[network=transformer]``, not every preset
+    that came with it)."""
+    chosen = resolve_config(cls, profile, profile_defaults, {})
+    plain = chosen if not overrides else resolve_config(cls, profile, cls.defaults(profile, info), {})
+    return {**chosen, **{key: plain[key] for key in overrides if key in plain}}
+
+
 def variant_label(method: str, profile: str, config: Mapping[str, Any], profile_config: Mapping[str, Any]) -> str:
     """``method`` plus the keys set away from the profile's defaults: ``countsdiff[n_samples=5]``."""
     changed = [f"{k}={config[k]}" for k in sorted(config) if config[k] != profile_config.get(k)]
@@ -205,9 +217,9 @@ def prepare_cell(
     if method_spec.cls.reads_held_out and method_spec.role != "control":
         raise ConfigError(f"method {request.method!r} reads held-out counts, which only a control may do")
     info = task.info(data, request.task)
-    profile_defaults = method_spec.cls.defaults(request.profile, info)
-    profile_config = resolve_config(method_spec.cls, request.profile, profile_defaults, {})
+    profile_defaults = method_spec.cls.defaults_for(request.profile, info, request.overrides)
     config = resolve_config(method_spec.cls, request.profile, profile_defaults, request.overrides)
+    profile_config = label_baseline(method_spec.cls, request.profile, info, profile_defaults, request.overrides)
     chosen = check_metrics(metrics if metrics is not None else task.default_metrics, task.kind)
     return PreparedCell(request, method_spec, task, data, info, config, profile_config, device, chosen)
 

@@ -45,6 +45,8 @@ SAMPLER_DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {
 }
 
 #: Backbone and training presets: (network, profile) -> defaults (SPEC section 6; "quick" fits 2 CPU cores).
+NETWORK_KINDS = ("mlp", "transformer", "unet")
+
 NETWORK_PRESETS: dict[tuple[str, str], dict[str, Any]] = {
     ("mlp", "quick"): {"steps": 4000, "batch_size": 256, "lr": 2e-3, "ema_decay": 0.999},
     ("mlp", "paper"): {"steps": 50_000, "batch_size": 256, "lr": 2e-4},
@@ -195,15 +197,23 @@ class CountsDiff(DiffusionMethod):
         return self.alpha_schedule.sampling_grid(self.n_steps, self.time_spacing)
 
     @classmethod
-    def defaults(cls, profile: str, task: TaskInfo) -> dict[str, Any]:
-        """The tables, in order: sampler by task kind, backbone by network, the task's own backbone presets
-        (`TaskInfo.network_presets`), then this family's (SPEC sections 4 and 6)."""
-        # Denoising and vector generation have no valid mask to pack the gene transformer's tokens by: it
-        # would attend over every gene (a pbmc_generate cell: ~2 h on 2 cores, against ~1 min for the MLP);
-        # the MLP is the default there (docs/denoising.md, docs/generation.md).
-        network = choose_network(tuple(task.sample_shape))
-        if task.kind == "denoising" or (task.kind == "generation" and network == "transformer"):
-            network = "mlp"
+    def defaults_for(cls, profile: str, task: TaskInfo, overrides: Mapping[str, Any]) -> dict[str, Any]:
+        """``--set network=X`` takes network X's presets (steps, batch, widths), not the automatic one's."""
+        network = overrides.get("network", "auto")
+        return cls.defaults(profile, task, network if network in NETWORK_KINDS else "auto")
+
+    @classmethod
+    def defaults(cls, profile: str, task: TaskInfo, network: str = "auto") -> dict[str, Any]:
+        """The tables, in order: sampler by task kind, backbone by network (``auto``: chosen by the task),
+        the task's own backbone presets (`TaskInfo.network_presets`), then this family's (SPEC sections 4
+        and 6)."""
+        if network == "auto":
+            # Denoising and vector generation have no valid mask to pack the gene transformer's tokens by:
+            # it would attend over every gene (a pbmc_generate cell: ~2 h on 2 cores, against ~1 min for
+            # the MLP); the MLP is the default there (docs/denoising.md, docs/generation.md).
+            network = choose_network(tuple(task.sample_shape))
+            if task.kind == "denoising" or (task.kind == "generation" and network == "transformer"):
+                network = "mlp"
         values: dict[str, Any] = {"network": network, **SAMPLER_DEFAULTS[(data_kind(task, network), profile)]}
         if not task.condition_keys:
             values["guidance"] = None  # nothing to guide by

@@ -10,6 +10,7 @@ from countsbench.context import RunContext
 from countsbench.data import CountData
 from countsbench.methods.countsdiff import Blackout, CountsDiff
 from countsbench.registry import REGISTRY
+from countsbench.runner import label_baseline, variant_label
 from countsbench.task import TaskInfo
 
 TINY = {
@@ -115,6 +116,29 @@ def test_methods_are_registered_with_the_right_roles_and_defaults():
         config = resolve_config(family, "quick", family.defaults("quick", denoise), {})
         assert (config["network"], config["loss_weighting"]) == ("mlp", "elbo")
     assert resolve_config(CountsDiff, "quick", quick, {})["loss_weighting"] == "paper"
+
+
+def test_a_network_override_takes_that_networks_presets_and_labels_only_itself():
+    genes = TaskInfo("pbmc_generate", "generation", 765, (765,), ("bulk_labels",), None)
+    overrides = {"network": "transformer"}
+    for family in (CountsDiff, Blackout):
+        chosen = family.defaults_for("quick", genes, overrides)
+        config = resolve_config(family, "quick", chosen, overrides)
+        # the quick transformer preset (3,000 steps of 32 cells, E = 32, 2 layers), not the MLP's
+        assert (config["network"], config["steps"], config["batch_size"], config["dim"]) == (
+            "transformer",
+            3000,
+            32,
+            32,
+        )
+        assert (config["n_layers"], config["micro_batches"]) == (2, 2)
+        baseline = label_baseline(family, "quick", genes, chosen, overrides)
+        assert variant_label(family.name, "quick", config, baseline) == f"{family.name}[network=transformer]"
+    plain = CountsDiff.defaults_for("quick", genes, {"n_samples": 5})
+    assert plain == CountsDiff.defaults("quick", genes) and plain["network"] == "mlp"
+    assert CountsDiff.defaults_for("quick", genes, {"network": "auto"})["network"] == "mlp"
+    with pytest.raises(ConfigError):  # an unknown network is the config's clear error, not a KeyError
+        resolve_config(CountsDiff, "quick", CountsDiff.defaults_for("quick", genes, {"network": "x"}), {"network": "x"})
 
 
 def test_every_hyperparameter_is_settable_and_checked():
