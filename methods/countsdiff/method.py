@@ -44,9 +44,10 @@ SAMPLER_DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {
     ("vector", "paper"): {"n_steps": 200, "guidance": None, "attrition": "none"},
 }
 
-#: Backbone and training presets: (network, profile) -> defaults (SPEC section 6; "quick" fits 2 CPU cores).
+#: The backbones a user can ask for by name (``--set network=...``), each with its presets.
 NETWORK_KINDS = ("mlp", "transformer", "unet")
 
+#: Backbone and training presets: (network, profile) -> defaults (SPEC section 6; "quick" fits 2 CPU cores).
 NETWORK_PRESETS: dict[tuple[str, str], dict[str, Any]] = {
     ("mlp", "quick"): {"steps": 4000, "batch_size": 256, "lr": 2e-3, "ema_decay": 0.999},
     ("mlp", "paper"): {"steps": 50_000, "batch_size": 256, "lr": 2e-4},
