@@ -9,6 +9,7 @@ from torch import Tensor, nn
 
 from countsbench.methods.countsdiff.schedules import AlphaSchedule, TrainingTimes
 from countsbench.methods.diffusion.training import Randomness, TrainingBatch
+from countsbench.methods.diffusion.transfer import to_device
 
 LOG_EPS = 1e-8
 LossWeighting = Literal["paper", "elbo"]
@@ -56,8 +57,10 @@ class BinomialDeathLoss:
     def __call__(self, model: nn.Module, batch: TrainingBatch, randomness: Randomness) -> Tensor:
         x0, device = batch.x0, batch.x0.device
         times = self.schedule.training_times(x0.shape[0], randomness.times, self.stratified)
-        alpha = times.alpha.to(device)  # float64: the rate head needs 1 - alpha at full precision
+        # the times are drawn on the CPU: copied without a host sync (`to_device`); alpha stays float64, the
+        # rate head needs 1 - alpha at full precision
+        alpha = to_device(times.alpha, None, device)
         x_t = self.schedule.add_noise(x0, alpha, randomness.noise)
-        rate = model(x_t, times.t.float().to(device), alpha, batch.codes, batch.keep, batch.valid)
-        weight = loss_weights(times, self.weighting).float().to(device)
+        rate = model(x_t, to_device(times.t, torch.float32, device), alpha, batch.codes, batch.keep, batch.valid)
+        weight = to_device(loss_weights(times, self.weighting), torch.float32, device)
         return poisson_rate_loss(rate.float(), x0 - x_t, weight, batch.valid)

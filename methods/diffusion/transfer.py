@@ -1,8 +1,9 @@
 """Host-to-device copies that do not stall the device queue, and the sampler's chunk size per device.
 
-On CUDA a NumPy array is staged in pinned (page-locked) memory and copied with ``non_blocking=True``, so
-the copy is queued behind the running kernels instead of waiting for them (a copy from pageable memory
-synchronises); elsewhere it is a plain ``torch.as_tensor``. The values are the same either way.
+On CUDA a NumPy array (or CPU tensor) is staged in pinned (page-locked) memory and copied with
+``non_blocking=True``, so the copy is queued behind the running kernels instead of waiting for them (a
+copy from pageable memory synchronises); elsewhere it is a plain ``torch.as_tensor``. The values are the
+same either way.
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ def is_cuda(device: str | torch.device) -> bool:
     return torch.device(device).type == "cuda"
 
 
-def to_device(array: np.ndarray, dtype: torch.dtype | None, device: str | torch.device) -> torch.Tensor:
-    """``array`` as a tensor of ``dtype`` on ``device``; through pinned memory, non-blocking, on CUDA."""
-    tensor = torch.as_tensor(np.ascontiguousarray(array), dtype=dtype)
+def to_device(array: np.ndarray | torch.Tensor, dtype: torch.dtype | None, device: str | torch.device) -> torch.Tensor:
+    """``array`` (a NumPy array or a CPU tensor) as a tensor of ``dtype`` on ``device``; through pinned
+    memory, non-blocking, on CUDA."""
+    contiguous = array.contiguous() if isinstance(array, torch.Tensor) else np.ascontiguousarray(array)
+    tensor = torch.as_tensor(contiguous, dtype=dtype)
     if not is_cuda(device):
         return tensor.to(device)
     return tensor.pin_memory().to(device, non_blocking=True)
