@@ -102,13 +102,14 @@ class Case:
 RESEARCH, DEFAULT = Variant("research", research=True), Variant("countsbench")
 
 
-def cases(smoke: bool) -> list[Case]:
-    """The benchmark's cases; the smoke run leaves out the compiled variants (compiling takes minutes)."""
+def cases(smoke: bool, compiled_variants: bool = True) -> list[Case]:
+    """The benchmark's cases; the smoke run (and ``--no-compile``) leaves out the compiled variants
+    (compiling takes minutes)."""
     small, large = (8, 16) if smoke else (64, 512)
     # buckets of 4 (batch 64) and 8 rows (batch 512, and 8 cells = 16 guided rows in imputation): the
     # fastest on this 2-core CPU of 4-32 rows (docs/performance.md); activations of a few rows stay in cache
     b64, b512 = (2, 4) if smoke else (16, 64)
-    compiled = () if smoke else (Variant("countsbench+compile", compile=True),)
+    compiled = (Variant("countsbench+compile", compile=True),) if compiled_variants and not smoke else ()
     over = "needs about 27 GB with attention dropout's materialised L x L weights (issue 17), over this machine's 24"
     return [
         Case(
@@ -558,13 +559,14 @@ def main(argv: list[str] | None = None) -> None:
         help="peak memory per variant: a fresh subprocess each (default), in this process (the smoke default)",
     )
     parser.add_argument("--no-profile", action="store_true", help="skip the torch.profiler top ops")
+    parser.add_argument("--no-compile", action="store_true", help="leave out the torch.compile variants")
     parser.add_argument("--memory-probe", nargs=2, metavar=("CASE", "VARIANT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     args.device = resolve_device(args.device)
     network = Network(dim=16, n_heads=2, n_layers=1, n_genes=64) if args.smoke else Network()
     ctx = RunContext(seed=0, device=args.device, profile="paper", show_progress=False)
-    all_cases = {case.name: case for case in cases(args.smoke)}
+    all_cases = {case.name: case for case in cases(args.smoke, not args.no_compile)}
     if args.memory_probe:
         case = all_cases[args.memory_probe[0]]
         variant = next(v for v in case.variants if v.name == args.memory_probe[1])
