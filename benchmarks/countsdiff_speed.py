@@ -15,8 +15,8 @@ step is timed interleaved with the others in one process, medians of ``--repeats
   ``torch.utils.flop_counter.FlopCounterMode`` (math attention, where every product is visible to it);
 - ``kernel_bound_multiple``: step time over its linear FLOPs at the matmul rate plus its attention FLOPs
   at the rate PyTorch's attention kernel measures in the same run (`speed_flops.attention_throughput`);
-- peak memory: ``ru_maxrss`` of a fresh subprocess per variant (torch allocations are invisible to
-  tracemalloc), before and after one step (``torch.cuda.max_memory_allocated`` on CUDA).
+- peak memory: the peak RSS (`countsbench.memory`) of a fresh subprocess per variant (torch allocations
+  are invisible to tracemalloc), before and after one step (``torch.cuda.max_memory_allocated`` on CUDA).
 
 Variants: ``research``, ``countsbench`` (defaults: the committed leaderboards' numerics), and the
 options, off by default (the quick transformer preset trains with ``micro_batches=2``): ``+buckets``
@@ -36,7 +36,6 @@ import copy
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -61,6 +60,7 @@ from benchmarks.speed_flops import (  # noqa: E402
 )
 from countsbench.context import RunContext, resolve_device  # noqa: E402
 from countsbench.data import CountData  # noqa: E402
+from countsbench.memory import reset_peak_rss, rss_mb  # noqa: E402
 from countsbench.methods.countsdiff import CountsDiff  # noqa: E402
 from countsbench.methods.countsdiff.attrition import Attrition  # noqa: E402
 from countsbench.methods.countsdiff.rates import RateModel  # noqa: E402
@@ -434,35 +434,15 @@ def run_case(case: Case, network: Network, splits, ctx: RunContext, repeats: int
 
 
 # --- memory -------------------------------------------------------------------------------------
-def _reset_peak() -> bool:
-    """Reset this process's peak RSS (Linux >= 4.0: ``5 > /proc/self/clear_refs``); False if unsupported."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        return True
-    except OSError:
-        return False
-
-
-def _rss_mb(field: str) -> float:
-    """``VmHWM`` (peak) or ``VmRSS`` (current) of this process, else ``ru_maxrss``, in MB."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # kilobytes on Linux
-
-
 def memory_probe(runner: Runner, device: str) -> dict:
     """Peak memory of one step: the process's peak RSS is reset after the setup, so the setup's own
     peak (reading the data) does not hide the step's."""
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    reset = _reset_peak()
-    before = _rss_mb("VmRSS")
+    reset = reset_peak_rss()
+    before = rss_mb("VmRSS")
     runner.step()
-    result = {"rss_before_step_mb": before, "peak_rss_mb": _rss_mb("VmHWM"), "peak_reset": reset}
+    result = {"rss_before_step_mb": before, "peak_rss_mb": rss_mb("VmHWM"), "peak_reset": reset}
     result["step_rss_increase_mb"] = result["peak_rss_mb"] - before
     if device == "cuda":
         result["cuda_peak_allocated_mb"] = torch.cuda.max_memory_allocated() / 2**20

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import resource
 import time
 from pathlib import Path
 
@@ -26,6 +25,7 @@ import torch
 from countsbench.config import parse_assignments, resolve_config
 from countsbench.context import RunContext, resolve_device
 from countsbench.data import CountData
+from countsbench.memory import rss_mb
 from countsbench.methods.countsdiff import CountsDiff
 from countsbench.methods.diffusion.transfer import sampling_chunk_rows
 from countsbench.tasks.pbmc import pbmc_mcar
@@ -50,7 +50,7 @@ def seconds(fn, device: str) -> float:
 def peak_memory_mb(device: str) -> float:
     if device == "cuda":
         return torch.cuda.max_memory_allocated() / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return rss_mb("VmHWM")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import resource
 import shutil
 import signal
 import time
@@ -29,6 +28,7 @@ from countsbench.context import RunContext, resolve_device, seed_everything
 from countsbench.data import CountData, ExpressedValidity
 from countsbench.directions import direction_of
 from countsbench.evaluation import Evaluation, check_metrics, finite_or_none, metric_spec_for, score_with_replicates
+from countsbench.memory import reset_peak_rss, rss_mb
 from countsbench.method import Method
 from countsbench.model_cache import ModelCache
 from countsbench.provenance import SCHEMA_VERSION, collect
@@ -228,11 +228,6 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def peak_memory_mb() -> float:
-    """Peak resident memory of this process so far (Linux reports ru_maxrss in KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
 def check_imputation(out: Any, hidden: CountData, target_mask: np.ndarray, n_samples: int) -> np.ndarray:
     """Enforce the imputation contract: (n, d) or (K, n, d) non-negative integers, observed unchanged."""
     out = np.asarray(out)
@@ -396,6 +391,7 @@ def run_cell(
             return previous
 
     started, t0 = _now(), time.perf_counter()
+    reset_peak_rss()  # this cell's own peak, also after other cells in this process (sequential executor)
     ctx = RunContext(seed=request.seed, device=cell.device, profile=request.profile, output_dir=None)
     if show_progress is not None:
         ctx.show_progress = show_progress
@@ -421,7 +417,7 @@ def run_cell(
         if isinstance(error, CellTimeout):
             result["error"]["reason"] = "timeout"
     costs["duration_s"] = time.perf_counter() - t0
-    costs["peak_memory_mb"] = peak_memory_mb()
+    costs["peak_memory_mb"] = rss_mb("VmHWM")
     result.update(
         {
             "schema_version": SCHEMA_VERSION,

@@ -34,6 +34,23 @@ def test_successful_cell_is_recorded_and_resume_skips_it(results_dir):
     assert again.get("skipped") and again["result_id"] == first["result_id"]
 
 
+def test_a_cells_peak_memory_is_its_own_not_the_process_high_water_mark(results_dir):
+    """The sequential executor runs cells one after another in one process: each reports the peak RSS
+    since it started (`countsbench.memory`), not the largest any earlier work in the process reached."""
+    import resource
+
+    from countsbench.memory import reset_peak_rss, rss_mb
+
+    if not reset_peak_rss():
+        pytest.skip("PEAK RESET NOT TESTED: this system cannot reset a process' peak RSS (Linux /proc only)")
+    ballast = np.ones(400 * 2**20 // 8)  # 400 MB written, so resident: the process' peak is >= now + 400 MB
+    del ballast
+    process_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result = run_cell(CellRequest("mean", "pbmc_mcar", seed=0, device="cpu"), results_dir, track=False)
+    assert result["status"] == "ok"
+    assert rss_mb("VmRSS") <= result["costs"]["peak_memory_mb"] < process_peak - 300
+
+
 def test_cell_identity_depends_on_seed_and_config_not_on_order(results_dir):
     a = run_cell(CellRequest("conditional_mean", "pbmc_mcar", seed=0), results_dir, track=False)
     b = run_cell(CellRequest("conditional_mean", "pbmc_mcar", seed=1), results_dir, track=False)
