@@ -210,8 +210,9 @@ class CountsDiff(DiffusionMethod):
         and 6)."""
         if network == "auto":
             # Denoising and vector generation have no valid mask to pack the gene transformer's tokens by:
-            # it would attend over every gene (a pbmc_generate cell: ~2 h on 2 cores, against ~1 min for
-            # the MLP); the MLP is the default there (docs/denoising.md, docs/generation.md).
+            # it attends over every gene (a pbmc_generate cell with the quick transformer: ~25 min of fit
+            # and ~3 min of sampling at 1 thread, against ~30 s for the MLP, and far behind it on C2ST and
+            # recall); the MLP is the default there (docs/denoising.md, docs/generation.md).
             network = choose_network(tuple(task.sample_shape))
             if task.kind == "denoising" or (task.kind == "generation" and network == "transformer"):
                 network = "mlp"
