@@ -45,10 +45,11 @@ def test_a_cells_peak_memory_is_its_own_not_the_process_high_water_mark(results_
         pytest.skip("PEAK RESET NOT TESTED: this system cannot reset a process' peak RSS (Linux /proc only)")
     ballast = np.ones(400 * 2**20 // 8)  # 400 MB written, so resident: the process' peak is >= now + 400 MB
     del ballast
-    process_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    process_peak, before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, rss_mb("VmRSS")
     result = run_cell(CellRequest("mean", "pbmc_mcar", seed=0, device="cpu"), results_dir, track=False)
     assert result["status"] == "ok"
-    assert rss_mb("VmRSS") <= result["costs"]["peak_memory_mb"] < process_peak - 300
+    # at least the resident memory the cell started with (50 MB of slack: the allocator may return some)
+    assert before - 50 <= result["costs"]["peak_memory_mb"] < process_peak - 300
 
 
 def test_cell_identity_depends_on_seed_and_config_not_on_order(results_dir):
